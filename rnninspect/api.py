@@ -1,0 +1,58 @@
+"""The library entry points behind each command; the CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import torch
+
+from rnninspect import memory
+from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.report import Measured, ShapesReport, versions
+from rnninspect.shapes import parameter_shapes, tensor_shapes
+from rnninspect.spec import RNNSpec
+
+
+def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
+    """Build the real module, run one forward pass, and set every shape beside the model's.
+
+    The memory estimate is checked against ``max_memory`` (default: 80% of what this process
+    may use) before anything is allocated; over it, :class:`memory.MemoryLimitError` is raised.
+    """
+    estimate = memory.estimate(spec)
+    limit = memory.default_limit() if max_memory is None else max_memory
+    memory.check(estimate.shapes, limit, f"nn.{spec.cell.torch_name} with these sizes")
+
+    with torch_warnings() as warned, torch.no_grad():
+        module = torch_module(spec)
+        inputs = example_inputs(spec)
+        produced = {**inputs, **run_module(module, spec, inputs)}
+
+    predicted_tensors = {t.name: t for t in tensor_shapes(spec)}
+    tensors = [
+        Measured(predicted_tensors.get(name), name, tuple(value.shape))
+        for name, value in produced.items()
+    ]
+    tensors += [
+        Measured(predicted, name, None)
+        for name, predicted in predicted_tensors.items()
+        if name not in produced
+    ]
+
+    predicted_params = {p.name: p for p in parameter_shapes(spec)}
+    actual_params = {name: tuple(p.shape) for name, p in module.named_parameters()}
+    parameters = [
+        Measured(predicted_params.get(name), name, shape) for name, shape in actual_params.items()
+    ]
+    parameters += [
+        Measured(predicted, name, None)
+        for name, predicted in predicted_params.items()
+        if name not in actual_params
+    ]
+    return ShapesReport(
+        spec=spec,
+        versions=versions(torch.__version__),
+        tensors=tensors,
+        parameters=parameters,
+        memory=estimate,
+        memory_limit=limit,
+        warnings=warned,
+    )

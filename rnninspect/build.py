@@ -1,0 +1,86 @@
+"""The real torch module for a spec, its example input and initial state, and one forward pass.
+
+Weights and inputs are drawn on the CPU from the spec's seed and then moved, so the same seed
+gives the same numbers on every device, and the caller's global random state is left as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from rnninspect.shapes import tensor_shapes
+from rnninspect.spec import RNNSpec
+
+#: The tensors a forward pass takes, by the contract's names.
+STATE_NAMES = ("h0", "c0")
+
+
+def torch_module(
+    spec: RNNSpec, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> nn.Module:
+    """Build ``torch.nn.<Class>(**spec)`` with torch's own initialisation, seeded by the spec."""
+    cls = getattr(nn, spec.cell.torch_name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        module: nn.Module = cls(**spec.constructor_kwargs())
+    return module.to(device=device, dtype=dtype)
+
+
+def example_inputs(
+    spec: RNNSpec,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    zero_state: bool = False,
+) -> dict[str, Tensor]:
+    """The input and initial state(s), standard normal unless ``zero_state``.
+
+    The initial state is non-zero by default so that the h0/c0 path of the module is exercised.
+    """
+    generator = torch.Generator().manual_seed(spec.seed + 1)
+    tensors: dict[str, Tensor] = {}
+    for shape in tensor_shapes(spec):
+        if shape.name != "input" and shape.name not in STATE_NAMES:
+            continue
+        if shape.name in STATE_NAMES and zero_state:
+            value = torch.zeros(shape.shape, dtype=torch.float64)
+        else:
+            value = torch.randn(shape.shape, generator=generator, dtype=torch.float64)
+        tensors[shape.name] = value.to(device=device, dtype=dtype)
+    return tensors
+
+
+def run_module(module: nn.Module, spec: RNNSpec, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """One forward pass of a torch-style module; the results by the contract's tensor names."""
+    state: Tensor | tuple[Tensor, Tensor] = inputs["h0"]
+    if spec.has_cell_state:
+        state = (inputs["h0"], inputs["c0"])
+    result = module(inputs["input"], state)
+    if spec.cell.is_cell:
+        names = ("h1", "c1") if spec.has_cell_state else ("h1",)
+        values = result if spec.has_cell_state else (result,)
+        return dict(zip(names, values, strict=True))
+    output, final = result
+    if spec.has_cell_state:
+        h_n, c_n = final
+        return {"output": output, "h_n": h_n, "c_n": c_n}
+    return {"output": output, "h_n": final}
+
+
+@contextmanager
+def torch_warnings() -> Iterator[list[str]]:
+    """Collect the warnings torch raises inside the block, once each, as one-line messages."""
+    collected: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield collected
+    for item in caught:
+        message = " ".join(str(item.message).split())
+        message = re.sub(r"\s*\(Triggered internally at [^)]*\)", "", message)
+        if message not in collected:
+            collected.append(message)

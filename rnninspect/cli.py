@@ -1,0 +1,207 @@
+"""The ``rnninspect`` command: parse options, call the library, render, map errors to exit codes.
+
+torch is imported inside the commands, never at module level, so ``rnninspect --help`` starts in
+a fraction of the time ``import torch`` takes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from rnninspect import __version__
+from rnninspect.spec import CellKind, RNNInspectError, resolve
+
+#: Exit codes of the contract.
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+#: CONFIG options, by their keys; each command that takes a configuration gets all of them.
+CONFIG_KEYS = (
+    "cell",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bias",
+    "batch_first",
+    "bidirectional",
+    "nonlinearity",
+    "dropout",
+    "proj_size",
+    "batch",
+    "seq_len",
+    "unbatched",
+    "seed",
+)
+
+
+def _error(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+
+
+class RNNInspectGroup(click.Group):
+    """A click group whose every failure is one ``Error:`` line on stderr and an exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else EXIT_OK
+        except click.ClickException as exc:
+            _error(exc.format_message())
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            _error("aborted")
+            code = EXIT_CHECK_FAILED
+        except RNNInspectError as exc:
+            _error(str(exc))
+            code = exc.exit_code
+        except Exception as exc:
+            if os.environ.get("RNNINSPECT_DEBUG"):
+                raise
+            _error(
+                f"internal error, a bug in rnninspect: {type(exc).__name__}: {exc} "
+                "(set RNNINSPECT_DEBUG=1 for the traceback)"
+            )
+            code = EXIT_CHECK_FAILED
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add SPEC and every CONFIG option of the contract, plus ``--format``.
+
+    Defaults are ``None`` so that the spec layer knows which values the user gave: those
+    override the SPEC, the rest come from the SPEC or torch's defaults.
+    """
+    options = [
+        click.argument("spec_text", metavar="[SPEC]", required=False),
+        click.option(
+            "--cell",
+            type=click.Choice([kind.value for kind in CellKind]),
+            help="Module class.  [default: rnn]",
+        ),
+        click.option(
+            "--input-size", type=int, metavar="N", help="H_in, features per step.  [default: 10]"
+        ),
+        click.option(
+            "--hidden-size", type=int, metavar="N", help="H_cell, the hidden size.  [default: 20]"
+        ),
+        click.option("--num-layers", type=int, metavar="N", help="Stacked layers.  [default: 1]"),
+        click.option("--bias/--no-bias", default=None, help="Bias vectors.  [default: bias]"),
+        click.option(
+            "--batch-first/--no-batch-first",
+            default=None,
+            help="Input and output as (N, L, ...).  [default: no-batch-first]",
+        ),
+        click.option(
+            "--bidirectional/--no-bidirectional",
+            default=None,
+            help="Run a reverse direction too.  [default: no-bidirectional]",
+        ),
+        click.option(
+            "--nonlinearity",
+            type=click.Choice(["tanh", "relu"]),
+            help="RNN and RNNCell only.  [default: tanh]",
+        ),
+        click.option(
+            "--dropout", type=float, metavar="P", help="Between layers, as torch.  [default: 0]"
+        ),
+        click.option(
+            "--proj-size", type=int, metavar="N", help="LSTM projection size.  [default: 0]"
+        ),
+        click.option(
+            "--batch", type=int, metavar="N", help="N of the example input.  [default: 3]"
+        ),
+        click.option(
+            "--seq-len", type=int, metavar="N", help="L of the example input.  [default: 5]"
+        ),
+        click.option(
+            "--unbatched", is_flag=True, default=None, help="Input without the batch dimension."
+        ),
+        click.option(
+            "--seed", type=int, metavar="N", help="Seeds weights and inputs.  [default: 0]"
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["table", "json", "markdown"]),
+            default="table",
+            show_default=True,
+            help="table for a person, json for scripts, markdown for issues and PRs.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def spec_from(spec_text: str | None, options: dict[str, Any]) -> Any:
+    """Pop the CONFIG options out of a command's keyword arguments and build the spec."""
+    given = {key: options.pop(key) for key in CONFIG_KEYS}
+    return resolve(spec_text, given)
+
+
+def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SPEC and CONFIG options into one validated ``spec`` argument."""
+
+    @functools.wraps(command)
+    def wrapper(spec_text: str | None, **options: Any) -> Any:
+        spec = spec_from(spec_text, options)
+        return command(spec=spec, **options)
+
+    return config_options(wrapper)
+
+
+@click.group(cls=RNNInspectGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="rnninspect")
+def main() -> None:
+    """Shapes, parameters, parity and timing of PyTorch's recurrent layers.
+
+    Describe a module with a SPEC such as "nn.LSTM(10, 20, num_layers=2)", with options such as
+    --cell lstm --hidden-size 20, or both (options win). Exit codes: 0 done, 1 a check failed,
+    2 bad input, 3 device or dtype not available here.
+    """
+
+
+@main.command()
+@with_config
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Refuse configurations whose estimate is over SIZE (8GiB, 500MB, 2G).  "
+    "[default: 80% of the memory this process may use]",
+)
+def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
+    """Every tensor and parameter of the module, each dimension named.
+
+    Builds the real torch module (seeded), runs one forward pass on an example input and
+    initial state, and reports the shapes torch produced, checked against rnninspect's shape
+    model. A disagreement is a bug in rnninspect: it is shown with both sides, exit 1.
+    """
+    from rnninspect import api, memory, render
+
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    report = api.inspect_shapes(spec, max_memory=limit)
+    for message in report.warnings:
+        click.echo(f"Warning: torch: {message}", err=True)
+    render.emit(report, fmt)
+    if not report.ok:
+        click.echo(
+            f"rnninspect's shape model disagrees with torch in {len(report.mismatches)} places; "
+            "this is a bug in rnninspect, please report it",
+            err=True,
+        )
+        return EXIT_CHECK_FAILED
+    return EXIT_OK

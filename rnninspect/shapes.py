@@ -1,0 +1,149 @@
+"""The shape model: what torch will build and produce for a spec, by arithmetic alone.
+
+No torch import: ``rnninspect shapes`` checks every number here against the real module, and the
+memory estimate uses it before anything is allocated. Symbols follow torch's documentation:
+L (sequence length), N (batch), D (2 if bidirectional else 1), H_in (input_size),
+H_cell (hidden_size), H_out (proj_size if > 0 else hidden_size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rnninspect.spec import RNNSpec
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension of a tensor: its size, its symbol, and what it counts."""
+
+    size: int
+    symbol: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class TensorShape:
+    """A named tensor (``input``, ``h0``, ``output``, ...) and its dimensions."""
+
+    name: str
+    dims: tuple[Dim, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(dim.size for dim in self.dims)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class ParameterShape:
+    """One parameter as torch names it, with the layer and direction it belongs to."""
+
+    name: str
+    shape: tuple[int, ...]
+    layer: int
+    direction: str
+    rows: str
+    cols: str
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def tensor_shapes(spec: RNNSpec) -> list[TensorShape]:
+    """The input, initial state, output and final state of one forward pass, in that order."""
+    batch = () if spec.unbatched else (Dim(spec.batch, "N", "batch"),)
+    h_in = Dim(spec.input_size, "H_in", "input_size")
+    h_cell = Dim(spec.hidden_size, "H_cell", "hidden_size")
+    if spec.cell.is_cell:
+        h = Dim(spec.hidden_size, "H_out", "hidden_size")
+        tensors = [TensorShape("input", (*batch, h_in)), TensorShape("h0", (*batch, h))]
+        if spec.has_cell_state:
+            tensors.append(TensorShape("c0", (*batch, h_cell)))
+        tensors.append(TensorShape("h1", (*batch, h)))
+        if spec.has_cell_state:
+            tensors.append(TensorShape("c1", (*batch, h_cell)))
+        return tensors
+
+    out_meaning = "proj_size" if spec.proj_size else "hidden_size"
+    h_out = Dim(spec.out_size, "H_out", out_meaning)
+    d_h_out = Dim(spec.num_directions * spec.out_size, "D*H_out", f"num_directions*{out_meaning}")
+    stack = Dim(spec.num_layers * spec.num_directions, "D*num_layers", "num_layers*num_directions")
+    time = (Dim(spec.seq_len, "L", "seq_len"),)
+    sequence = (*batch, *time) if spec.batch_first else (*time, *batch)
+
+    tensors = [TensorShape("input", (*sequence, h_in)), TensorShape("h0", (stack, *batch, h_out))]
+    if spec.has_cell_state:
+        tensors.append(TensorShape("c0", (stack, *batch, h_cell)))
+    tensors.append(TensorShape("output", (*sequence, d_h_out)))
+    tensors.append(TensorShape("h_n", (stack, *batch, h_out)))
+    if spec.has_cell_state:
+        tensors.append(TensorShape("c_n", (stack, *batch, h_cell)))
+    return tensors
+
+
+def parameter_shapes(spec: RNNSpec) -> list[ParameterShape]:
+    """Every parameter in torch's order: per layer, per direction, w_ih, w_hh, b_ih, b_hh, w_hr.
+
+    ``rows`` and ``cols`` say what each axis holds: ``weight_ih_l0`` of an LSTM with hidden 20
+    and input 10 is ``[80, 10]``, rows ``i,f,g,o x 20`` (four gate blocks of 20), cols ``input 10``.
+    """
+    gates = spec.cell.gate_names
+    gate_rows = len(gates) * spec.hidden_size
+    rows = (
+        f"{','.join(gates)} × {spec.hidden_size}"
+        if len(gates) > 1
+        else f"hidden {spec.hidden_size}"
+    )
+    recurrent = f"proj {spec.out_size}" if spec.proj_size else f"hidden {spec.out_size}"
+    suffixes = [("", "forward"), ("_reverse", "reverse")][: spec.num_directions]
+    params: list[ParameterShape] = []
+    layers = 1 if spec.cell.is_cell else spec.num_layers
+    for layer in range(layers):
+        if layer == 0:
+            layer_input, cols = spec.input_size, f"input {spec.input_size}"
+        else:
+            layer_input = spec.num_directions * spec.out_size
+            cols = f"layer {layer - 1} output {layer_input}"
+        for suffix, direction in suffixes:
+            tag = "" if spec.cell.is_cell else f"_l{layer}{suffix}"
+            entries: list[tuple[str, tuple[int, ...], str, str]] = [
+                ("weight_ih", (gate_rows, layer_input), rows, cols),
+                ("weight_hh", (gate_rows, spec.out_size), rows, recurrent),
+            ]
+            if spec.bias:
+                entries += [
+                    ("bias_ih", (gate_rows,), rows, ""),
+                    ("bias_hh", (gate_rows,), rows, ""),
+                ]
+            if spec.proj_size:
+                entries.append(
+                    (
+                        "weight_hr",
+                        (spec.proj_size, spec.hidden_size),
+                        recurrent,
+                        f"hidden {spec.hidden_size}",
+                    )
+                )
+            params += [
+                ParameterShape(name + tag, shape, layer, direction, row_text, col_text)
+                for name, shape, row_text, col_text in entries
+            ]
+    return params
+
+
+def total_params(spec: RNNSpec) -> int:
+    return sum(param.numel for param in parameter_shapes(spec))
+
+
+def direction_label(spec: RNNSpec, param: ParameterShape) -> str:
+    """``layer 0``, ``layer 1 reverse`` or ``cell``: how the parameter table groups rows."""
+    if spec.cell.is_cell:
+        return "cell"
+    label = f"layer {param.layer}"
+    return f"{label} {param.direction}" if spec.bidirectional else label

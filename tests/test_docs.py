@@ -1,0 +1,49 @@
+"""The documentation keeps up with the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_every_command_and_option_is_in_cli_md() -> None:
+    text = (DOCS / "cli.md").read_text()
+    documented = set(re.findall(r"`(--[a-z0-9-]+)", text))
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        assert f"## `rnninspect {name}`" in text, f"docs/cli.md has no section for {name}"
+        command = main.get_command(ctx, name)
+        assert command is not None
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "help":
+                for flag in [*param.opts, *param.secondary_opts]:
+                    assert flag in documented, f"docs/cli.md does not document {name} {flag}"
+
+
+def test_every_json_key_of_shapes_is_in_json_md() -> None:
+    text = (DOCS / "json.md").read_text()
+    doc = json.loads(
+        CliRunner().invoke(main, ["shapes", "--cell", "lstm", "--format", "json"]).stdout
+    )
+
+    def keys(value: object) -> set[str]:
+        found: set[str] = set()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found |= {key} | keys(item)
+        elif isinstance(value, list):
+            for item in value:
+                found |= keys(item)
+        return found
+
+    for key in keys(doc):
+        pattern = rf"`(?:[a-z_\[\]]+\.)?{key}`"
+        assert re.search(pattern, text), f"docs/json.md does not describe the key {key}"
