@@ -22,13 +22,24 @@ STATE_NAMES = ("h0", "c0")
 
 
 def torch_module(
-    spec: RNNSpec, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    spec: RNNSpec,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    weight_scale: float = 1.0,
 ) -> nn.Module:
-    """Build ``torch.nn.<Class>(**spec)`` with torch's own initialisation, seeded by the spec."""
+    """Build ``torch.nn.<Class>(**spec)`` with torch's own initialisation, seeded by the spec.
+
+    ``weight_scale`` multiplies every parameter of that initialisation, to reach the saturated
+    and chaotic regimes that trained weights reach.
+    """
     cls = getattr(nn, spec.cell.torch_name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         module: nn.Module = cls(**spec.constructor_kwargs())
+    if weight_scale != 1.0:
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.mul_(weight_scale)
     return module.to(device=device, dtype=dtype)
 
 

@@ -205,3 +205,110 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
         )
         return EXIT_CHECK_FAILED
     return EXIT_OK
+
+
+@main.command()
+@with_config
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu, cuda, cuda:N, mps, or auto (the best one here).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="dtype of the module (the implementation under test).",
+)
+@click.option(
+    "--impl",
+    metavar="TARGET",
+    help="Check your own implementation instead of torch's: path/to/file.py:Name or "
+    "package.module:Name, called with torch's constructor arguments.",
+)
+@click.option("--atol", type=float, help="Absolute tolerance.  [default: by dtype]")
+@click.option("--rtol", type=float, help="Relative tolerance.  [default: by dtype]")
+@click.option(
+    "--reference-dtype",
+    type=click.Choice(["float64", "same"]),
+    default="float64",
+    show_default=True,
+    help="Run the reference in float64 from the weights upcast, or in the module's dtype.",
+)
+@click.option("--zero-state", is_flag=True, help="Start from zero h0/c0 instead of random ones.")
+@click.option(
+    "--weight-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="X",
+    help="Multiply torch's initialisation by X, to probe saturated and chaotic regimes.",
+)
+@click.option(
+    "--tf32/--no-tf32",
+    default=False,
+    show_default=True,
+    help="Allow TF32 on CUDA (tolerances widen accordingly).",
+)
+@click.option(
+    "--allow-inconclusive",
+    is_flag=True,
+    help="Exit 0 when rows are inconclusive (explained by the noise floor), none failing.",
+)
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Refuse configurations whose estimate is over SIZE.  [default: 80% of free memory]",
+)
+def verify(
+    spec: Any,
+    fmt: str,
+    device: str,
+    dtype: str,
+    impl: str | None,
+    atol: float | None,
+    rtol: float | None,
+    reference_dtype: str,
+    zero_state: bool,
+    weight_scale: float,
+    tf32: bool,
+    allow_inconclusive: bool,
+    max_memory: str | None,
+) -> int:
+    """Parity of the module with the manual reference: outputs, final states, gradients.
+
+    Builds the real module and the reference with the same weights, runs both on the same
+    seeded input and (non-zero) initial state, back-propagates the same random upstream
+    gradient through both, and compares every output, final state and gradient. Each row is
+    pass, fail, or inconclusive (out of tolerance, but explained by the noise floor of the dtype
+    and every single step agrees). Exit 0 when every row passes, 1 otherwise (inconclusive rows
+    exit 0 with --allow-inconclusive).
+    """
+    from rnninspect import memory, render
+    from rnninspect.verification import VerifyOptions
+    from rnninspect.verification import verify as run_verify
+
+    options = VerifyOptions(
+        device=device,
+        dtype=dtype,
+        impl=impl,
+        atol=atol,
+        rtol=rtol,
+        reference_dtype=reference_dtype,
+        zero_state=zero_state,
+        weight_scale=weight_scale,
+        tf32=tf32,
+        max_memory=None if max_memory is None else memory.parse_size(max_memory),
+    )
+    report = run_verify(spec, options)
+    for message in report.warnings:
+        click.echo(f"Warning: torch: {message}", err=True)
+    render.emit(report, fmt)
+    if report.verdict == "pass":
+        return EXIT_OK
+    if report.verdict == "inconclusive" and allow_inconclusive:
+        click.echo("Inconclusive rows allowed by --allow-inconclusive.", err=True)
+        return EXIT_OK
+    return EXIT_CHECK_FAILED

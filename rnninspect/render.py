@@ -15,26 +15,32 @@ from rich.table import Table
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.report import Measured, ShapesReport
+from rnninspect.report import Measured, ShapesReport, VerifyReport
 from rnninspect.shapes import ParameterShape, TensorShape, direction_label
 
 FORMATS = ("table", "json", "markdown")
 
 
-def emit(
-    report: ShapesReport, fmt: str, file: IO[str] | None = None, width: int | None = None
-) -> None:
+Report = ShapesReport | VerifyReport
+
+
+def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | None = None) -> None:
     """Write a report to ``file`` (stdout by default) in one of :data:`FORMATS`."""
     console = Console(file=file, width=width, highlight=False, soft_wrap=False)
     if fmt == "json":
         console.file.write(to_json(report) + "\n")
+    elif isinstance(report, VerifyReport):
+        if fmt == "markdown":
+            console.file.write(verify_markdown(report))
+        else:
+            console.print(verify_table(report))
     elif fmt == "markdown":
         console.file.write(shapes_markdown(report))
     else:
         console.print(shapes_table(report))
 
 
-def to_json(report: ShapesReport) -> str:
+def to_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2)
 
 
@@ -73,7 +79,7 @@ def _wrap_items(items: Sequence[str], width: int = 78) -> str:
     return "\n".join(lines)
 
 
-def _heading(report: ShapesReport) -> str:
+def _heading(report: Report) -> str:
     spec = report.spec
     if spec.cell.is_cell:
         example = "unbatched input" if spec.unbatched else f"batch {spec.batch}"
@@ -157,7 +163,8 @@ def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     def line(cells: Sequence[Any]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-    aligns = ["---:" if name in ("numel",) else "---" for name in header]
+    numeric = ("numel", "max abs err", "max rel err", "noise floor", "torch's err")
+    aligns = ["---:" if name in numeric else "---" for name in header]
     return "\n".join([line(header), line(aligns), *(line(row) for row in rows)]) + "\n"
 
 
@@ -183,4 +190,173 @@ def shapes_markdown(report: ShapesReport) -> str:
     if report.mismatches:
         out.append("\n**The shape model disagrees with torch (a bug in rnninspect):**\n\n")
         out += [f"- {line}\n" for line in report.mismatches]
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+def _err(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value != value:  # nan: nothing was measured
+        return "n/a"
+    return f"{value:.2e}" if value else "0"
+
+
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+
+
+def _verify_heading(report: VerifyReport) -> str:
+    reference = "float64" if report.reference_dtype == "float64" else f"{report.dtype}"
+    under_test = f"--impl {report.impl}" if report.impl else "torch's module"
+    return (
+        f"{_heading(report)}\n{under_test} on {report.device['device']} in {report.dtype}, "
+        f"against the reference in {reference}"
+    )
+
+
+def _verify_context(report: VerifyReport) -> list[str]:
+    """Lines that say under what conditions the numbers were measured."""
+    lines = []
+    tol = report.tolerance
+    lines.append(f"Tolerance: atol {tol.atol:g}, rtol {tol.rtol:g} ({tol.source}).")
+    state = "zero initial state" if report.zero_state else "random non-zero initial state"
+    scale = "" if report.weight_scale == 1 else f", weights {report.weight_scale:g}× torch's init"
+    lines.append(f"Inputs: seeded random input, {state}{scale}.")
+    info = report.device
+    if "name" in info:
+        tf32 = "allowed" if report.tf32 else "off"
+        lines.append(
+            f"Device: {info['name']}, cuDNN {info.get('cudnn') or 'unavailable'}, TF32 {tf32}."
+        )
+    return lines + report.notes
+
+
+def _failures(report: VerifyReport) -> list[str]:
+    """Each failing row with its worst element and both values; the inconclusive ones together."""
+    lines = []
+    inconclusive = [row for row in report.rows if row.verdict == "inconclusive"]
+    for row in report.rows:
+        if row.verdict != "fail":
+            continue
+        c = row.comparison
+        where = ""
+        if c.worst is not None:
+            index = "[" + ", ".join(str(i) for i in c.worst) + "]"
+            where = f" at {index}: implementation {c.actual!r}, reference {c.expected!r};"
+        lines.append(f"{row.tensor} fails{where} {row.reason}")
+    if inconclusive:
+        names = ", ".join(row.tensor for row in inconclusive)
+        lines.append(f"Inconclusive ({names}): {inconclusive[0].reason}")
+    return lines
+
+
+def _steps_line(report: VerifyReport) -> str | None:
+    steps = report.steps
+    if steps is None:
+        return None
+    return (
+        f"Step-wise parity over {steps.steps} steps: worst forward step "
+        f"{_excess(steps.forward_excess)} ({steps.forward_where}), worst backward step "
+        f"{_excess(steps.backward_excess)} ({steps.backward_where})."
+    )
+
+
+def _excess(value: float) -> str:
+    if value == float("inf"):
+        return "missing or non-finite"
+    return f"at {value:.2g}× tolerance"
+
+
+def _timing_line(report: VerifyReport) -> str | None:
+    t = report.timing
+    if not t:
+        return None
+    sides = [side for side in ("module", "implementation", "reference") if side in t]
+    forward = ", ".join(f"{side} {t[side].median_ms:.3g} ms" for side in sides)
+    backward = ", ".join(f"{side} {t[side + '_backward'].median_ms:.3g} ms" for side in sides)
+    ratio = t["reference"].median_ms / t["module"].median_ms
+    return (
+        f"Timing (median, torch.utils.benchmark): forward {forward} (reference/module "
+        f"{ratio:.2g}×); forward+backward {backward}."
+    )
+
+
+def _summary(report: VerifyReport) -> str:
+    counts = {v: sum(row.verdict == v for row in report.rows) for v in _VERDICT_STYLE}
+    total = len(report.rows)
+    if report.verdict == "pass":
+        return f"PASS: all {total} rows within tolerance."
+    parts = [f"{counts[v]} {v}" for v in ("fail", "inconclusive") if counts[v]]
+    return f"{report.verdict.upper()}: {', '.join(parts)} of {total} rows."
+
+
+def verify_table(report: VerifyReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect verify``."""
+    parts: list[RenderableType] = [Text(_verify_heading(report), style="bold"), Text("")]
+    table = Table(title="Parity", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("tensor", style="cyan", overflow="fold")
+    for header in ("max abs\nerror", "max rel\nerror", "noise\nfloor"):
+        table.add_column(header, justify="right", no_wrap=True)
+    if report.impl:
+        table.add_column("torch's\nerror", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    in_gradients = False
+    for row in report.rows:
+        name = row.tensor
+        if name.startswith("grad:"):
+            if not in_gradients:
+                table.add_row(Text("gradient of", style="bold"))
+                in_gradients = True
+            name = "  " + name.removeprefix("grad:")
+        c = row.comparison
+        cells: list[str | Text] = [
+            name,
+            _err(c.max_abs_err),
+            _err(c.max_rel_err),
+            _err(row.noise_floor),
+        ]
+        if report.impl:
+            cells.append(_err(None if row.baseline is None else row.baseline.max_abs_err))
+        label = "exploded" if c.exploded else row.verdict
+        cells.append(Text(label, style=_VERDICT_STYLE[row.verdict]))
+        table.add_row(*cells)
+    parts.append(table)
+    parts += [Text(line, style="dim") for line in _verify_context(report)]
+    for line in (_steps_line(report), _timing_line(report)):
+        if line:
+            parts.append(Text(line, style="dim"))
+    failures = _failures(report)
+    if failures:
+        parts.append(Text(""))
+        parts += [Text(line, style=_VERDICT_STYLE["fail"]) for line in failures]
+    parts += [Text(""), Text(_summary(report), style=_VERDICT_STYLE[report.verdict])]
+    return Group(*parts)
+
+
+def verify_markdown(report: VerifyReport) -> str:
+    """The ``markdown`` view of ``rnninspect verify``."""
+    heading = _verify_heading(report).split("\n")
+    out = [f"**`{report.spec.to_spec_string()}`** · {heading[0].split(' · ', 1)[1]}\n\n"]
+    out.append(f"{heading[1]}\n\n")
+    header = ["tensor", "max abs err", "max rel err", "noise floor"]
+    header += ["torch's err"] if report.impl else []
+    header.append("verdict")
+    rows = []
+    for row in report.rows:
+        c = row.comparison
+        cells = [f"`{row.tensor}`", _err(c.max_abs_err), _err(c.max_rel_err), _err(row.noise_floor)]
+        if report.impl:
+            cells.append(_err(None if row.baseline is None else row.baseline.max_abs_err))
+        cells.append("exploded" if c.exploded else f"**{row.verdict}**" if not row.ok else "pass")
+        rows.append(cells)
+    out.append(_markdown_table(header, rows))
+    extra = [*_verify_context(report), _steps_line(report), _timing_line(report)]
+    out.append("\n" + "".join(f"- {line}\n" for line in extra if line))
+    failures = _failures(report)
+    if failures:
+        out.append("\n" + "".join(f"- {line}\n" for line in failures))
+    out.append(f"\n**{_summary(report)}**\n")
     return "".join(out)

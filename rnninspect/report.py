@@ -9,12 +9,17 @@ from __future__ import annotations
 import math
 import platform
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnninspect import __version__
 from rnninspect.memory import MemoryEstimate
 from rnninspect.shapes import ParameterShape, TensorShape
 from rnninspect.spec import RNNSpec
+
+if TYPE_CHECKING:
+    from rnninspect.parity import ParityRow, Tolerance
+    from rnninspect.steps import StepParity
+    from rnninspect.timing import Timing
 
 
 def versions(torch_version: str) -> dict[str, str]:
@@ -115,3 +120,75 @@ def _parameter_dict(row: Measured) -> dict[str, Any]:
         entry |= {"layer": predicted.layer, "direction": predicted.direction}
         entry |= {"rows": predicted.rows, "cols": predicted.cols}
     return entry
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """``rnninspect verify``: parity rows of the implementation under test against the reference."""
+
+    spec: RNNSpec
+    versions: dict[str, str]
+    device: dict[str, str | bool | None]
+    dtype: str
+    reference_dtype: str
+    tf32: bool | None
+    tolerance: Tolerance
+    rows: list[ParityRow]
+    steps: StepParity | None
+    timing: dict[str, Timing]
+    notes: list[str]
+    warnings: list[str]
+    impl: str | None
+    weight_scale: float
+    zero_state: bool
+
+    @property
+    def verdict(self) -> str:
+        """``fail`` if any row fails, else ``inconclusive`` if any is, else ``pass``."""
+        verdicts = {row.verdict for row in self.rows}
+        for verdict in ("fail", "inconclusive"):
+            if verdict in verdicts:
+                return verdict
+        return "pass"
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        steps = None
+        if self.steps is not None:
+            steps = {
+                "steps": self.steps.steps,
+                "forward_ok": self.steps.forward_ok,
+                "forward_excess": _finite(self.steps.forward_excess),
+                "forward_worst": self.steps.forward_where,
+                "backward_ok": self.steps.backward_ok,
+                "backward_excess": _finite(self.steps.backward_excess),
+                "backward_worst": self.steps.backward_where,
+            }
+        return {
+            "config": self.spec.to_dict(),
+            "spec": self.spec.to_spec_string(),
+            "versions": self.versions,
+            "device": self.device["device"],
+            "device_info": self.device,
+            "dtype": self.dtype,
+            "reference_dtype": self.reference_dtype,
+            "tf32": self.tf32,
+            "impl": self.impl,
+            "weight_scale": self.weight_scale,
+            "zero_state": self.zero_state,
+            "tolerance_source": self.tolerance.source,
+            "parity": [row.to_dict() for row in self.rows],
+            "steps": steps,
+            "timing": {name: timing.to_dict() for name, timing in self.timing.items()},
+            "notes": self.notes,
+            "warnings": self.warnings,
+            "verdict": self.verdict,
+            "ok": self.ok,
+        }
+
+
+def _finite(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)

@@ -1,0 +1,228 @@
+"""Comparing two runs: errors measured, tolerances per dtype, and the verdict of each row.
+
+A row's verdict is one of three:
+
+- ``pass``: the error is within ``atol * s + rtol * |expected|`` everywhere: torch.isclose's
+  rule, with ``atol`` scaled by ``s``, the tensor's largest magnitude when that exceeds 1;
+- ``inconclusive``: out of tolerance, but every single step agrees and the error is explained by
+  the noise floor (how far a correct run in the same dtype lands from the float64 reference);
+  rounding amplified by a chaotic recurrence, not a wrong kernel;
+- ``fail``: out of tolerance otherwise, a value that exploded only on one side, or a gradient
+  that one side has and the other lacks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+#: Error within this many noise floors counts as explained by the noise floor.
+NOISE_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``atol`` and ``rtol`` with where they came from, said in the report."""
+
+    atol: float
+    rtol: float
+    source: str
+
+
+def default_tolerance(dtype: torch.dtype, tf32: bool = False) -> Tolerance:
+    """Tolerances against the float64 reference.
+
+    float64 and float32 as ``torch.testing.assert_close``; float16 1e-2 and bfloat16 5e-2,
+    because torch.testing's defaults for them fail most correct runs of a recurrence. TF32 keeps
+    10 bits of mantissa, like float16, so float32 with TF32 allowed gets float16's tolerance.
+    """
+    if dtype == torch.float64:
+        return Tolerance(1e-7, 1e-7, "torch.testing default for float64")
+    if dtype == torch.float32 and tf32:
+        return Tolerance(1e-2, 1e-2, "float32 with TF32 allowed: widened to float16's 1e-2")
+    if dtype == torch.float32:
+        return Tolerance(1e-5, 1.3e-6, "torch.testing default for float32")
+    if dtype == torch.float16:
+        return Tolerance(1e-2, 1e-2, "rnninspect default for float16")
+    if dtype == torch.bfloat16:
+        return Tolerance(5e-2, 5e-2, "rnninspect default for bfloat16")
+    raise ValueError(f"no default tolerance for {dtype}")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How far ``actual`` is from ``expected``, element by element.
+
+    ``problem`` says why no error could be measured: a side that has no such tensor (a gradient
+    that does not flow) or shapes that differ. ``exploded`` is true when either side holds inf
+    or nan, and then no error is computed.
+    ``worst`` is the index of the element furthest outside tolerance (or of the largest error).
+    """
+
+    max_abs_err: float
+    max_rel_err: float
+    excess: float
+    worst: tuple[int, ...] | None = None
+    actual: float | None = None
+    expected: float | None = None
+    exploded: bool = False
+    problem: str | None = None
+
+    def within(self) -> bool:
+        return self.problem is None and not self.exploded and self.excess <= 1.0
+
+
+def compare(actual: Tensor | None, expected: Tensor | None, tol: Tolerance) -> Comparison:
+    """Measure ``actual`` against ``expected`` in float64; ``excess`` is the largest
+    ``|a - e| / (atol * s + rtol * |e|)``, with ``s = max(1, max |e|)``, so the row passes
+    when it is at most 1."""
+    nan = math.nan
+    if actual is None or expected is None:
+        if expected is not None:
+            problem = "the implementation has none; the reference has one"
+        elif actual is not None:
+            problem = "the reference has none; the implementation has one"
+        else:
+            problem = "neither side has one"
+        return Comparison(nan, nan, math.inf, problem=problem)
+    if actual.shape != expected.shape:
+        problem = f"shape {list(actual.shape)}, where the reference has {list(expected.shape)}"
+        return Comparison(nan, nan, math.inf, problem=problem)
+    a = actual.detach().to(device="cpu", dtype=torch.float64)
+    e = expected.detach().to(device="cpu", dtype=torch.float64)
+    if a.numel() == 0:
+        return Comparison(0.0, 0.0, 0.0)
+    if not (torch.isfinite(a).all() and torch.isfinite(e).all()):
+        bad = ~(torch.isfinite(a) & torch.isfinite(e))
+        index = _unravel(int(bad.flatten().nonzero()[0]), a.shape)
+        return Comparison(
+            nan, nan, math.inf, index, a[index].item(), e[index].item(), exploded=True
+        )
+    diff = (a - e).abs()
+    allowed = tol.atol * _scale(e) + tol.rtol * e.abs()
+    ratio = diff / allowed if tol.atol > 0 or tol.rtol > 0 else diff * math.inf
+    ratio = torch.nan_to_num(ratio, nan=0.0)
+    flat = int(ratio.flatten().argmax()) if ratio.max() > 0 else int(diff.flatten().argmax())
+    index = _unravel(flat, a.shape)
+    nonzero = e.abs() > 0
+    rel = (diff[nonzero] / e.abs()[nonzero]).max().item() if nonzero.any() else 0.0
+    return Comparison(
+        max_abs_err=diff.max().item(),
+        max_rel_err=rel,
+        excess=ratio.max().item(),
+        worst=index,
+        actual=a[index].item(),
+        expected=e[index].item(),
+    )
+
+
+def _scale(expected: Tensor) -> float:
+    """The factor on ``atol``: the tensor's largest magnitude, when that exceeds 1.
+
+    ``atol`` is meant for values of order one. A gradient that sums hundreds of such terms
+    reaches tens or hundreds, and the rounding of a correct implementation grows with it:
+    measured on an H100, cuDNN's float32 LSTM weight gradients (largest 35) differ from float64
+    by 7e-5, inside ``1e-5 * 35`` but far outside a flat ``1e-5``.
+    """
+    return max(1.0, expected.abs().max().item())
+
+
+def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    """One compared tensor (``output``, ``h_n``, ``grad:weight_hh_l0``, ...) and its verdict."""
+
+    tensor: str
+    comparison: Comparison
+    tolerance: Tolerance
+    noise_floor: float | None
+    steps_agree: bool | None
+    verdict: str
+    reason: str
+    baseline: Comparison | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        entry: dict[str, Any] = {
+            "tensor": self.tensor,
+            "max_abs_err": _number(c.max_abs_err),
+            "max_rel_err": _number(c.max_rel_err),
+            "atol": self.tolerance.atol,
+            "rtol": self.tolerance.rtol,
+            "ok": self.ok,
+            "verdict": self.verdict,
+            "noise_floor": _number(self.noise_floor),
+            "exploded": c.exploded,
+            "problem": c.problem,
+            "steps_agree": self.steps_agree,
+            "reason": self.reason,
+            "worst_index": None if c.worst is None else list(c.worst),
+            "worst_actual": _number(c.actual),
+            "worst_expected": _number(c.expected),
+        }
+        if self.baseline is not None:
+            entry["torch_max_abs_err"] = _number(self.baseline.max_abs_err)
+        return entry
+
+
+def _number(value: float | None) -> float | str | None:
+    """JSON has no inf or nan: say them as strings."""
+    if value is None or math.isfinite(value):
+        return value
+    return str(value)
+
+
+def judge(
+    tensor: str,
+    comparison: Comparison,
+    tolerance: Tolerance,
+    noise: Comparison | None,
+    steps_agree: bool | None,
+    baseline: Comparison | None = None,
+) -> ParityRow:
+    """Give one row its verdict and the reason, in words, for anything but a pass."""
+    floor = None if noise is None else noise.max_abs_err
+    if noise is not None and noise.exploded:
+        floor = math.inf
+
+    def row(verdict: str, reason: str) -> ParityRow:
+        return ParityRow(
+            tensor, comparison, tolerance, floor, steps_agree, verdict, reason, baseline
+        )
+
+    if comparison.problem is not None:
+        return row("fail", comparison.problem)
+    if comparison.within():
+        return row("pass", "")
+    if steps_agree is False:
+        return row("fail", "a single step disagrees with the reference's step from the same state")
+    if comparison.exploded:
+        if floor == math.inf and steps_agree:
+            return row(
+                "inconclusive",
+                "non-finite values, as in the reference run in the same dtype; every step "
+                "agrees: the recurrence overflows this dtype",
+            )
+        return row("fail", "non-finite values on one side only (exploded)")
+    if floor is not None and steps_agree and comparison.max_abs_err <= NOISE_FACTOR * floor:
+        return row(
+            "inconclusive",
+            f"error within {NOISE_FACTOR:g}x the noise floor and every step agrees: rounding "
+            "amplified by the recurrence; try float64 or a shorter sequence",
+        )
+    return row("fail", "out of tolerance")

@@ -1,0 +1,33 @@
+"""Timing with ``torch.utils.benchmark``: warm-up, CUDA synchronisation, blocked_autorange."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils import benchmark
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The median and interquartile range of one callable, in milliseconds, over ``runs`` runs."""
+
+    median_ms: float
+    iqr_ms: float
+    runs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "runs": self.runs}
+
+
+def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
+    """Time ``fn()``; torch.utils.benchmark synchronises CUDA around each block of runs."""
+    fn()  # warm-up: lazy initialisation, cuDNN plan selection, allocator
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    return Timing(
+        median_ms=measurement.median * 1e3,
+        iqr_ms=measurement.iqr * 1e3,
+        runs=len(measurement.times) * measurement.number_per_run,
+    )

@@ -1,0 +1,322 @@
+"""``rnninspect verify``: the implementation under test against the manual reference.
+
+The implementation under test is torch's module, or with ``--impl`` the user's, holding the
+module's weights. Both it and the reference run on the same input and initial state; their
+outputs, final states and gradients (from the same random upstream gradient) are compared,
+row by row. The reference runs in float64 by default, so the error shown is the
+implementation's own; it also runs in the implementation's dtype to measure the noise floor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rnninspect import devices, memory
+from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.impl import Factory, build, load_factory
+from rnninspect.parity import Tolerance, compare, default_tolerance, judge
+from rnninspect.reference import reference_forward
+from rnninspect.report import VerifyReport, versions
+from rnninspect.shapes import tensor_shapes
+from rnninspect.spec import RNNInspectError, RNNSpec, SpecError
+from rnninspect.steps import StepParity, step_parity
+from rnninspect.timing import Timing, measure
+
+
+class ImplementationFailed(RNNInspectError):
+    """The implementation under test raised while running (a failed check, exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Everything ``verify`` takes besides the configuration; defaults as the CLI's."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    impl: str | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    reference_dtype: str = "float64"
+    zero_state: bool = False
+    weight_scale: float = 1.0
+    tf32: bool = False
+    timing: bool = True
+    max_memory: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0 and value != float("inf")):
+                raise SpecError(f"--{name} must be a finite number >= 0, got {value}")
+        if not (self.weight_scale > 0 and self.weight_scale != float("inf")):
+            raise SpecError(f"--weight-scale must be a finite number > 0, got {self.weight_scale}")
+        if self.reference_dtype not in ("float64", "same"):
+            raise SpecError(
+                f"--reference-dtype must be float64 or same, got {self.reference_dtype!r}"
+            )
+        if self.dtype not in devices.DTYPES:
+            choices = ", ".join(devices.DTYPES)
+            raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
+
+
+Forward = Callable[[Mapping[str, Tensor]], dict[str, Tensor]]
+
+
+@dataclass
+class Run:
+    """One forward and backward pass: outputs and gradients by the contract's row names."""
+
+    outputs: dict[str, Tensor]
+    grads: dict[str, Tensor | None]
+
+    def rows(self) -> dict[str, Tensor | None]:
+        return {**self.outputs, **self.grads}
+
+
+def run_with_grads(
+    forward: Forward,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+) -> Run:
+    """Run ``forward`` on copies of ``inputs`` that require grad, then back-propagate
+    ``sum(output * upstream)`` to the inputs, the initial state and every parameter."""
+    leaves = {name: value.detach().clone().requires_grad_(True) for name, value in inputs.items()}
+    with torch.enable_grad():
+        outputs = forward(leaves)
+        terms = [
+            (value * upstream[name].to(value)).sum()
+            for name, value in outputs.items()
+            if value.requires_grad
+        ]
+    targets = [*leaves.values(), *params.values()]
+    names = [f"grad:{name}" for name in leaves] + [f"grad:{name}" for name in params]
+    found: list[Tensor | None] = [None] * len(targets)
+    wanted = [i for i, t in enumerate(targets) if t.requires_grad]
+    if terms and wanted:
+        loss = torch.stack(terms).sum()
+        try:
+            grads = torch.autograd.grad(loss, [targets[i] for i in wanted], allow_unused=True)
+        except RuntimeError as exc:
+            message = " ".join(str(exc).split())
+            raise ImplementationFailed(f"back-propagation failed: {message}") from None
+        for i, grad in zip(wanted, grads, strict=True):
+            found[i] = grad
+    detached = {name: value.detach() for name, value in outputs.items()}
+    return Run(detached, dict(zip(names, found, strict=True)))
+
+
+def _upstream(spec: RNNSpec, names: list[str], device: torch.device) -> dict[str, Tensor]:
+    """The same random upstream gradient for every side, drawn from the spec's seed."""
+    generator = torch.Generator().manual_seed(spec.seed + 2)
+    shapes = {t.name: t.shape for t in tensor_shapes(spec)}
+    return {
+        name: torch.randn(shapes[name], generator=generator, dtype=torch.float64).to(device)
+        for name in names
+    }
+
+
+def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
+    def forward(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        try:
+            return run_module(module, spec, dict(inputs))
+        except Exception as exc:
+            message = " ".join(str(exc).split())
+            raise ImplementationFailed(
+                f"the {what}'s forward raised {type(exc).__name__}: {message}"
+            ) from None
+
+    return forward
+
+
+def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device) -> Tolerance:
+    """The dtype's default, with ``--atol``/``--rtol`` replacing whichever was given."""
+    base = default_tolerance(dtype, tf32=options.tf32 and device.type == "cuda")
+    if options.atol is None and options.rtol is None:
+        return base
+    return Tolerance(
+        base.atol if options.atol is None else options.atol,
+        base.rtol if options.rtol is None else options.rtol,
+        "given with --atol/--rtol",
+    )
+
+
+def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
+    """Verify torch's module (or ``options.impl``) against the reference for one spec."""
+    options = options or VerifyOptions()
+    device = devices.resolve_device(options.device)
+    dtype = devices.resolve_dtype(options.dtype, device)
+    ref_device = devices.reference_device(device)
+    tolerance = _tolerance(options, dtype, device)
+    factory: Factory = getattr(nn, spec.cell.torch_name)
+    if options.impl is not None:
+        factory = load_factory(options.impl)
+
+    estimate = memory.estimate(spec, options.dtype).verify
+    limit = options.max_memory
+    if limit is None:
+        limit = memory.default_limit()
+        if device.type == "cuda":
+            limit = int(0.8 * torch.cuda.mem_get_info(device)[0])
+    memory.check(estimate, limit, f"verifying nn.{spec.cell.torch_name} with these sizes")
+
+    notes: list[str] = []
+    if spec.dropout > 0:
+        notes.append(
+            f"dropout={spec.dropout} was not exercised: verification runs without dropout "
+            "(as in eval mode)"
+        )
+    if options.tf32 and device.type == "cuda" and dtype == torch.float32:
+        notes.append(
+            f"TF32 allowed: tolerances widened to atol={tolerance.atol:g}, rtol={tolerance.rtol:g}"
+        )
+    with devices.tf32(options.tf32), torch_warnings() as warned:
+        # Dropout is never exercised: torch's module is built with dropout 0 (same weights, as
+        # the constructor draws no random numbers for it) and kept in training mode, because
+        # cuDNN differentiates RNNs only in training mode; an --impl given dropout > 0 runs in
+        # eval mode instead.
+        without_dropout = dataclasses.replace(spec, dropout=0.0)
+        module = torch_module(without_dropout, device, dtype, weight_scale=options.weight_scale)
+        state_dict = {k: v.detach() for k, v in module.state_dict().items()}
+        under_test = module
+        if options.impl is not None:
+            built = build(factory, spec, state_dict, options.impl)
+            under_test = built.to(device=device, dtype=dtype).train(spec.dropout == 0)
+
+        inputs = example_inputs(spec, device, dtype, zero_state=options.zero_state)
+        output_names = [t.name for t in tensor_shapes(spec) if t.name not in inputs]
+        upstream = _upstream(spec, output_names, device)
+        what = "implementation" if options.impl else "module"
+        tested = run_with_grads(
+            _module_forward(under_test, spec, what),
+            dict(under_test.named_parameters()),
+            inputs,
+            upstream,
+        )
+        baseline = None
+        if options.impl is not None:
+            baseline = run_with_grads(
+                _module_forward(module, spec, "torch module"),
+                dict(module.named_parameters()),
+                inputs,
+                upstream,
+            )
+
+        def reference_run(ref_dtype: torch.dtype) -> Run:
+            params = {
+                name: value.detach().to(ref_device, ref_dtype).requires_grad_(True)
+                for name, value in module.named_parameters()
+            }
+            ref_inputs = {k: v.to(ref_device, ref_dtype) for k, v in inputs.items()}
+            return run_with_grads(
+                lambda x: reference_forward(spec, params, x), params, ref_inputs, upstream
+            )
+
+        exact = reference_run(torch.float64)
+        same = reference_run(dtype)
+        judged_against = exact if options.reference_dtype == "float64" else same
+
+        comparisons = {
+            name: compare(value, judged_against.rows()[name], tolerance)
+            for name, value in _aligned(tested.rows(), judged_against.rows()).items()
+        }
+        steps: StepParity | None = None
+        if not spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
+            steps = step_parity(spec, factory, state_dict, inputs, tolerance)
+
+        rows = []
+        for name, comparison in comparisons.items():
+            noise = compare(same.rows().get(name), exact.rows().get(name), tolerance)
+            agree = None
+            if steps is not None:
+                agree = steps.forward_ok and (not name.startswith("grad:") or steps.backward_ok)
+            base = None
+            if baseline is not None:
+                base = compare(baseline.rows().get(name), judged_against.rows()[name], tolerance)
+            rows.append(judge(name, comparison, tolerance, noise, agree, base))
+
+        timing: dict[str, Timing] = {}
+        if options.timing:
+            timing = _timings(spec, module, under_test, options, inputs, upstream, ref_device)
+
+    return VerifyReport(
+        spec=spec,
+        versions=versions(torch.__version__),
+        device=devices.describe(device),
+        dtype=options.dtype,
+        reference_dtype=options.reference_dtype,
+        tf32=options.tf32 if device.type == "cuda" else None,
+        tolerance=tolerance,
+        rows=rows,
+        steps=steps,
+        timing=timing,
+        notes=notes,
+        warnings=warned,
+        impl=options.impl,
+        weight_scale=options.weight_scale,
+        zero_state=options.zero_state,
+    )
+
+
+def _aligned(
+    tested: Mapping[str, Tensor | None], reference: Mapping[str, Tensor | None]
+) -> dict[str, Tensor | None]:
+    """The tested side's rows in the reference's order, with None where it has no such row."""
+    return {name: tested.get(name) for name in reference}
+
+
+def _timings(
+    spec: RNNSpec,
+    module: nn.Module,
+    under_test: nn.Module,
+    options: VerifyOptions,
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+    ref_device: torch.device,
+) -> dict[str, Timing]:
+    """Forward, and forward plus backward, of the module, the reference and any ``--impl``."""
+    params = {
+        name: value.detach().to(ref_device, torch.float64).requires_grad_(True)
+        for name, value in module.named_parameters()
+    }
+    ref_inputs = {k: v.to(ref_device, torch.float64) for k, v in inputs.items()}
+    sides: dict[str, tuple[Forward, Mapping[str, Tensor], Mapping[str, Tensor]]] = {
+        "module": (
+            _module_forward(module, spec, "module"),
+            dict(module.named_parameters()),
+            inputs,
+        ),
+        "reference": (lambda x: reference_forward(spec, params, x), params, ref_inputs),
+    }
+    if options.impl is not None:
+        sides["implementation"] = (
+            _module_forward(under_test, spec, "implementation"),
+            dict(under_test.named_parameters()),
+            inputs,
+        )
+    timing: dict[str, Timing] = {}
+    for side, (forward, side_params, side_inputs) in sides.items():
+        timing[side] = measure(_inference(forward, side_inputs), min_run_time=0.1)
+        timing[f"{side}_backward"] = measure(
+            functools.partial(run_with_grads, forward, side_params, side_inputs, upstream),
+            min_run_time=0.1,
+        )
+    return timing
+
+
+def _inference(forward: Forward, inputs: Mapping[str, Tensor]) -> Callable[[], object]:
+    """A forward pass without autograd, as a timer calls it."""
+
+    def run() -> object:
+        with torch.no_grad():
+            return forward(inputs)
+
+    return run

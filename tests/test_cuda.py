@@ -1,0 +1,58 @@
+"""verify on a CUDA device: every dtype, TF32 on and off. Skipped without CUDA."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+pytestmark = pytest.mark.cuda
+
+SPECS = [
+    "nn.LSTM(16, 32, num_layers=2, bidirectional=True)",
+    "nn.LSTM(16, 32, proj_size=8, batch_first=True)",
+    "nn.GRU(16, 32, num_layers=2)",
+    "nn.RNN(16, 32, nonlinearity='relu', bidirectional=True)",
+    "nn.LSTMCell(16, 32)",
+    "nn.GRUCell(16, 32)",
+]
+
+
+def verify(*args: str) -> tuple[int, dict[str, object], str]:
+    result = CliRunner().invoke(main, ["verify", *args, "--device", "cuda", "--format", "json"])
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}, result.stderr
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_cuda_module_passes(spec: str, dtype: str) -> None:
+    code, doc, err = verify(spec, "--dtype", dtype)
+    assert code == 0, (err, [r for r in doc.get("parity", []) if not r["ok"]])  # type: ignore[union-attr]
+    assert doc["device"] == "cuda"
+    assert doc["dtype"] == dtype
+    assert doc["tf32"] is False
+
+
+@pytest.mark.parametrize("spec", SPECS[:3])
+def test_cuda_tf32_allowed_widens_tolerance(spec: str) -> None:
+    code, doc, err = verify(spec, "--tf32")
+    assert code == 0, err
+    assert doc["tf32"] is True
+    assert {r["atol"] for r in doc["parity"]} == {1e-2}  # type: ignore[union-attr]
+    assert any("TF32 allowed" in note for note in doc["notes"])  # type: ignore[union-attr]
+
+
+def test_cuda_reports_cudnn() -> None:
+    code, doc, _ = verify("nn.LSTM(8, 16)")
+    assert code == 0
+    info = doc["device_info"]
+    assert isinstance(info, dict) and info["cudnn"] and info["name"]
+
+
+def test_cuda_catches_a_planted_fault() -> None:
+    code, doc, _ = verify("nn.LSTM(8, 16)", "--impl", "tests/impls/manual.py:LSTMWrongGateOrder")
+    assert code == 1
+    assert doc["verdict"] == "fail"
