@@ -33,17 +33,23 @@ class Tolerance:
     source: str
 
 
-def default_tolerance(dtype: torch.dtype, tf32: bool = False) -> Tolerance:
+def default_tolerance(dtype: torch.dtype, tf32: bool = False, device: str = "cpu") -> Tolerance:
     """Tolerances against the float64 reference.
 
     float64 and float32 as ``torch.testing.assert_close``; float16 1e-2 and bfloat16 5e-2,
-    because torch.testing's defaults for them fail most correct runs of a recurrence. TF32 keeps
-    10 bits of mantissa, like float16, so float32 with TF32 allowed gets float16's tolerance.
+    because torch.testing's defaults for them fail most correct runs of a recurrence. On CUDA,
+    float32 gets atol 5e-5 and rtol 1e-5: cuDNN's float32 RNN kernels (TF32 off) round about 30
+    times more coarsely than the CPU's, measured on an H100 at up to 1.1 times torch.testing's
+    tolerance over whole sequences and 2.9 times on single steps, while TF32 errors stay 5 to
+    50 times above the wider tolerance. TF32 keeps 10 bits of mantissa, like float16, so float32
+    with TF32 allowed gets float16's tolerance.
     """
     if dtype == torch.float64:
         return Tolerance(1e-7, 1e-7, "torch.testing default for float64")
     if dtype == torch.float32 and tf32:
         return Tolerance(1e-2, 1e-2, "float32 with TF32 allowed: widened to float16's 1e-2")
+    if dtype == torch.float32 and device == "cuda":
+        return Tolerance(5e-5, 1e-5, "rnninspect default for float32 on CUDA (cuDNN rounding)")
     if dtype == torch.float32:
         return Tolerance(1e-5, 1.3e-6, "torch.testing default for float32")
     if dtype == torch.float16:
@@ -141,12 +147,19 @@ def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ParityRow:
-    """One compared tensor (``output``, ``h_n``, ``grad:weight_hh_l0``, ...) and its verdict."""
+    """One compared tensor (``output``, ``h_n``, ``grad:weight_hh_l0``, ...) and its verdict.
+
+    ``noise_floor`` is how far the reference run in the implementation's dtype lands from the
+    float64 one; ``noise_ratio`` how much noisier the implementation's single steps are than
+    that reference's (1 when steps were not checked). Errors up to ``NOISE_FACTOR`` times their
+    product are explained by rounding.
+    """
 
     tensor: str
     comparison: Comparison
     tolerance: Tolerance
     noise_floor: float | None
+    noise_ratio: float
     steps_agree: bool | None
     verdict: str
     reason: str
@@ -167,6 +180,8 @@ class ParityRow:
             "ok": self.ok,
             "verdict": self.verdict,
             "noise_floor": _number(self.noise_floor),
+            "noise_ratio": _number(self.noise_ratio),
+            "excess": _number(c.excess),
             "exploded": c.exploded,
             "problem": c.problem,
             "steps_agree": self.steps_agree,
@@ -193,17 +208,19 @@ def judge(
     tolerance: Tolerance,
     noise: Comparison | None,
     steps_agree: bool | None,
+    noise_ratio: float = 1.0,
     baseline: Comparison | None = None,
 ) -> ParityRow:
     """Give one row its verdict and the reason, in words, for anything but a pass."""
-    floor = None if noise is None else noise.max_abs_err
+    floor = None if noise is None or noise.problem else noise.max_abs_err
     if noise is not None and noise.exploded:
         floor = math.inf
 
     def row(verdict: str, reason: str) -> ParityRow:
         return ParityRow(
-            tensor, comparison, tolerance, floor, steps_agree, verdict, reason, baseline
-        )
+            tensor, comparison, tolerance, floor, noise_ratio, steps_agree, verdict, reason,
+            baseline,
+        )  # fmt: skip
 
     if comparison.problem is not None:
         return row("fail", comparison.problem)
@@ -219,10 +236,14 @@ def judge(
                 "agrees: the recurrence overflows this dtype",
             )
         return row("fail", "non-finite values on one side only (exploded)")
-    if floor is not None and steps_agree and comparison.max_abs_err <= NOISE_FACTOR * floor:
+    allowance = None if floor is None else NOISE_FACTOR * floor * noise_ratio
+    if allowance is not None and steps_agree and comparison.max_abs_err <= allowance:
         return row(
             "inconclusive",
-            f"error within {NOISE_FACTOR:g}x the noise floor and every step agrees: rounding "
-            "amplified by the recurrence; try float64 or a shorter sequence",
+            f"every step agrees, and the error is within {NOISE_FACTOR:g}x the noise floor "
+            "(scaled by how much noisier the implementation's steps are): rounding amplified "
+            "by the recurrence; try float64 or a shorter sequence",
         )
+    if steps_agree:
+        return row("fail", "every step agrees, but the error is far beyond the noise floor")
     return row("fail", "out of tolerance")

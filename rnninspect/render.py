@@ -257,10 +257,12 @@ def _steps_line(report: VerifyReport) -> str | None:
     steps = report.steps
     if steps is None:
         return None
+    ratio = max(steps.noise_ratio(gradient=False), steps.noise_ratio(gradient=True))
     return (
         f"Step-wise parity over {steps.steps} steps: worst forward step "
-        f"{_excess(steps.forward_excess)} ({steps.forward_where}), worst backward step "
-        f"{_excess(steps.backward_excess)} ({steps.backward_where})."
+        f"{_excess(steps.forward.excess)} ({steps.forward.where}), worst backward step "
+        f"{_excess(steps.backward.excess)} ({steps.backward.where}); the implementation's "
+        f"steps are up to {ratio:.2g}× as noisy as the reference's in {report.dtype}."
     )
 
 

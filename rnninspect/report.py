@@ -158,14 +158,17 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         steps = None
         if self.steps is not None:
+            s = self.steps
             steps = {
-                "steps": self.steps.steps,
-                "forward_ok": self.steps.forward_ok,
-                "forward_excess": _finite(self.steps.forward_excess),
-                "forward_worst": self.steps.forward_where,
-                "backward_ok": self.steps.backward_ok,
-                "backward_excess": _finite(self.steps.backward_excess),
-                "backward_worst": self.steps.backward_where,
+                "steps": s.steps,
+                "forward_ok": s.forward_ok,
+                "forward_excess": _finite(s.forward.excess),
+                "forward_worst": s.forward.where,
+                "backward_ok": s.backward_ok,
+                "backward_excess": _finite(s.backward.excess),
+                "backward_worst": s.backward.where,
+                "reference_forward_excess": _finite(s.reference_forward.excess),
+                "reference_backward_excess": _finite(s.reference_backward.excess),
             }
         return {
             "config": self.spec.to_dict(),

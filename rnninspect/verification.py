@@ -139,7 +139,7 @@ def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
 
 def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device) -> Tolerance:
     """The dtype's default, with ``--atol``/``--rtol`` replacing whichever was given."""
-    base = default_tolerance(dtype, tf32=options.tf32 and device.type == "cuda")
+    base = default_tolerance(dtype, tf32=options.tf32 and device.type == "cuda", device=device.type)
     if options.atol is None and options.rtol is None:
         return base
     return Tolerance(
@@ -235,13 +235,15 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         rows = []
         for name, comparison in comparisons.items():
             noise = compare(same.rows().get(name), exact.rows().get(name), tolerance)
-            agree = None
+            gradient = name.startswith("grad:")
+            agree, ratio = None, 1.0
             if steps is not None:
-                agree = steps.forward_ok and (not name.startswith("grad:") or steps.backward_ok)
+                agree = steps.forward_ok and (not gradient or steps.backward_ok)
+                ratio = steps.noise_ratio(gradient)
             base = None
             if baseline is not None:
                 base = compare(baseline.rows().get(name), judged_against.rows()[name], tolerance)
-            rows.append(judge(name, comparison, tolerance, noise, agree, base))
+            rows.append(judge(name, comparison, tolerance, noise, agree, ratio, base))
 
         timing: dict[str, Timing] = {}
         if options.timing:

@@ -18,9 +18,14 @@ def _recurrent(h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
     return gh if b_hh is None else gh + b_hh
 
 
+def rnn_preactivation(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
+    """``x W_ih^T + b_ih + h W_hh^T + b_hh``, what the Elman RNN's nonlinearity is applied to."""
+    return gi + _recurrent(h, w_hh, b_hh)  # (N, H_cell)
+
+
 def rnn_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str) -> Tensor:
     """Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act tanh or relu."""
-    pre = gi + _recurrent(h, w_hh, b_hh)  # (N, H_cell)
+    pre = rnn_preactivation(gi, h, w_hh, b_hh)  # (N, H_cell)
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
