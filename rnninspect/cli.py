@@ -212,6 +212,7 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 @click.option(
     "--device",
     default="cpu",
+    metavar="DEVICE",
     show_default=True,
     help="cpu, cuda, cuda:N, mps, or auto (the best one here).",
 )

@@ -49,7 +49,9 @@ def default_tolerance(dtype: torch.dtype, tf32: bool = False, device: str = "cpu
     if dtype == torch.float32 and tf32:
         return Tolerance(1e-2, 1e-2, "float32 with TF32 allowed: widened to float16's 1e-2")
     if dtype == torch.float32 and device == "cuda":
-        return Tolerance(5e-5, 1e-5, "rnninspect default for float32 on CUDA (cuDNN rounding)")
+        return Tolerance(
+            5e-5, 1e-5, "rnninspect default for float32 on CUDA, where cuDNN rounds more coarsely"
+        )
     if dtype == torch.float32:
         return Tolerance(1e-5, 1.3e-6, "torch.testing default for float32")
     if dtype == torch.float16:
@@ -210,8 +212,15 @@ def judge(
     steps_agree: bool | None,
     noise_ratio: float = 1.0,
     baseline: Comparison | None = None,
+    kinked: bool = False,
 ) -> ParityRow:
-    """Give one row its verdict and the reason, in words, for anything but a pass."""
+    """Give one row its verdict and the reason, in words, for anything but a pass.
+
+    ``kinked`` marks a gradient through relu, whose derivative jumps at 0: rounding moves
+    pre-activations across the kink, so a correct implementation's whole-sequence gradient can
+    differ from the reference's by far more than any noise floor. There, when every single step
+    agrees (each checked on the implementation's own branch), the row is inconclusive.
+    """
     floor = None if noise is None or noise.problem else noise.max_abs_err
     if noise is not None and noise.exploded:
         floor = math.inf
@@ -243,6 +252,12 @@ def judge(
             f"every step agrees, and the error is within {NOISE_FACTOR:g}x the noise floor "
             "(scaled by how much noisier the implementation's steps are): rounding amplified "
             "by the recurrence; try float64 or a shorter sequence",
+        )
+    if steps_agree and kinked:
+        return row(
+            "inconclusive",
+            "every step agrees on the implementation's own relu branches, but rounding moved "
+            "pre-activations across relu's kink, where the gradient jumps; try float64",
         )
     if steps_agree:
         return row("fail", "every step agrees, but the error is far beyond the noise floor")

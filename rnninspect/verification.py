@@ -243,7 +243,8 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
             base = None
             if baseline is not None:
                 base = compare(baseline.rows().get(name), judged_against.rows()[name], tolerance)
-            rows.append(judge(name, comparison, tolerance, noise, agree, ratio, base))
+            kinked = gradient and spec.cell.family == "rnn" and spec.nonlinearity == "relu"
+            rows.append(judge(name, comparison, tolerance, noise, agree, ratio, base, kinked))
 
         timing: dict[str, Timing] = {}
         if options.timing:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
@@ -28,11 +29,20 @@ def test_every_command_and_option_is_in_cli_md() -> None:
                     assert flag in documented, f"docs/cli.md does not document {name} {flag}"
 
 
-def test_every_json_key_of_shapes_is_in_json_md() -> None:
+IMPL = str(Path(__file__).parent / "impls" / "manual.py") + ":LSTM"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["shapes", "--cell", "lstm"],
+        ["verify", "--cell", "lstm", "--seq-len", "300", "--weight-scale", "4", "--impl", IMPL],
+    ],
+    ids=["shapes", "verify"],
+)
+def test_every_json_key_is_in_json_md(args: list[str]) -> None:
     text = (DOCS / "json.md").read_text()
-    doc = json.loads(
-        CliRunner().invoke(main, ["shapes", "--cell", "lstm", "--format", "json"]).stdout
-    )
+    doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
 
     def keys(value: object) -> set[str]:
         found: set[str] = set()

@@ -1,0 +1,107 @@
+"""The manual reference against torch's modules, over every option, through verify."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from rnninspect.build import example_inputs, run_module, torch_module
+from rnninspect.reference import reference_forward
+from rnninspect.spec import CellKind, RNNSpec, make_spec
+from rnninspect.verification import VerifyOptions, verify
+
+
+def grid() -> list[tuple[RNNSpec, bool]]:
+    """Every cell x layers 1..3 x directions x batch_first x bias x relu/proj x unbatched x
+    zero/non-zero state; the Cells take only the options they have."""
+    cases = []
+    for cell in CellKind:
+        both = (False, True)
+        shapes = [(1, False, False)] if cell.is_cell else itertools.product((1, 2, 3), both, both)
+        for (
+            layers,
+            bidirectional,
+            batch_first,
+        ), bias, variant, unbatched, zero in itertools.product(shapes, both, both, both, both):
+            values: dict[str, object] = {
+                "cell": cell, "input_size": 3, "hidden_size": 5, "bias": bias,
+                "unbatched": unbatched, "seq_len": 4,
+            }  # fmt: skip
+            if cell.is_cell:
+                del values["seq_len"]
+            else:
+                values |= {"num_layers": layers, "bidirectional": bidirectional,
+                           "batch_first": batch_first}  # fmt: skip
+            if variant and cell.family == "rnn":
+                values["nonlinearity"] = "relu"
+            elif variant and cell is CellKind.LSTM:
+                values["proj_size"] = 2
+            elif variant:
+                continue  # GRU and the LSTM/GRU Cells have no such variant
+            cases.append((make_spec(**values), zero))
+    return cases
+
+
+GRID = grid()
+
+
+def _id(case: tuple[RNNSpec, bool]) -> str:
+    spec, zero = case
+    return (
+        spec.to_spec_string() + (" unbatched" if spec.unbatched else "") + (" h0=0" if zero else "")
+    )
+
+
+@pytest.mark.parametrize("case", GRID, ids=[_id(c) for c in GRID])
+def test_reference_matches_torch_in_float64(case: tuple[RNNSpec, bool]) -> None:
+    spec, zero = case
+    report = verify(spec, VerifyOptions(dtype="float64", zero_state=zero, timing=False))
+    assert report.ok, [row.to_dict() for row in report.rows if not row.ok]
+    assert max(row.comparison.max_abs_err for row in report.rows) < 1e-10
+    names = {row.tensor for row in report.rows}
+    module = torch_module(spec)
+    assert {f"grad:{name}" for name, _ in module.named_parameters()} <= names
+    assert "grad:input" in names and "grad:h0" in names
+
+
+@pytest.mark.parametrize("case", GRID[::3], ids=[_id(c) for c in GRID[::3]])
+def test_torch_module_passes_in_float32(case: tuple[RNNSpec, bool]) -> None:
+    spec, zero = case
+    report = verify(spec, VerifyOptions(dtype="float32", zero_state=zero, timing=False))
+    assert report.verdict == "pass", [row.to_dict() for row in report.rows if not row.ok]
+
+
+def test_grid_covers_every_option() -> None:
+    specs = [spec for spec, _ in GRID]
+    assert {spec.cell for spec in specs} == set(CellKind)
+    assert {spec.num_layers for spec in specs} == {1, 2, 3}
+    for flag in ("bidirectional", "batch_first", "bias", "unbatched"):
+        assert {getattr(spec, flag) for spec in specs} == {False, True}
+    assert any(spec.proj_size for spec in specs)
+    assert any(spec.nonlinearity == "relu" and not spec.cell.is_cell for spec in specs)
+    assert any(spec.nonlinearity == "relu" and spec.cell.is_cell for spec in specs)
+
+
+def test_reverse_direction_reads_the_sequence_backwards() -> None:
+    """The reverse half of output at step 0 is the reverse direction's final state."""
+    spec = make_spec(cell="gru", bidirectional=True, seq_len=6, input_size=3, hidden_size=4)
+    module = torch_module(spec, dtype=torch.float64)
+    inputs = example_inputs(spec, dtype=torch.float64)
+    ours = reference_forward(spec, dict(module.named_parameters()), inputs)
+    assert torch.equal(ours["output"][0, :, 4:], ours["h_n"][1])
+    assert torch.equal(ours["output"][-1, :, :4], ours["h_n"][0])
+    torch.testing.assert_close(ours["output"], run_module(module, spec, inputs)["output"])
+
+
+def test_reference_never_calls_torch_rnn_code() -> None:
+    import inspect
+
+    import rnninspect.reference.cells as cells
+    import rnninspect.reference.recurrence as recurrence
+
+    source = inspect.getsource(cells) + inspect.getsource(recurrence)
+    for forbidden in ("nn.RNN", "nn.LSTM", "nn.GRU", "_VF", "rnn_tanh", "lstm_cell", "gru_cell",
+                      "functional"):  # fmt: skip
+        assert forbidden not in source

@@ -1,0 +1,240 @@
+"""verify through the CLI: verdicts, fault injection, conditioning, devices, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+IMPLS = Path(__file__).parent / "impls" / "manual.py"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["verify", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def run_json(*args: str) -> tuple[int, dict[str, object]]:
+    code, out, err = run(*args, "--format", "json")
+    assert out, err
+    return code, json.loads(out)
+
+
+def test_default_verify_passes_with_every_row() -> None:
+    code, doc = run_json("nn.LSTM(10, 20, num_layers=2, bidirectional=True)")
+    assert code == 0
+    assert doc["ok"] is True and doc["verdict"] == "pass"
+    assert doc["device"] == "cpu" and doc["dtype"] == "float32"
+    rows = doc["parity"]
+    assert isinstance(rows, list)
+    names = [row["tensor"] for row in rows]
+    assert names[:6] == ["output", "h_n", "c_n", "grad:input", "grad:h0", "grad:c0"]
+    assert "grad:weight_hh_l1_reverse" in names and len(names) == 6 + 16
+    for row in rows:
+        assert set(row) >= {"tensor", "max_abs_err", "max_rel_err", "atol", "rtol", "ok",
+                            "verdict", "noise_floor"}  # fmt: skip
+        assert row["verdict"] == "pass" and row["max_abs_err"] < 1e-5
+        assert (row["atol"], row["rtol"]) == (1e-5, 1.3e-6)
+    timing = doc["timing"]
+    assert isinstance(timing, dict)
+    for side in ("module", "reference", "module_backward", "reference_backward"):
+        assert timing[side]["median_ms"] > 0 and timing[side]["runs"] > 0
+
+
+def test_table_and_markdown_views() -> None:
+    code, out, _ = run("nn.GRU(4, 8)")
+    assert code == 0
+    assert "torch's module on cpu in float32, against the reference in float64" in out
+    assert "gradient of" in out and "weight_hh_l0" in out
+    assert "Tolerance: atol 1e-05, rtol 1.3e-06 (torch.testing default for float32)." in out
+    assert "PASS: all 8 rows within tolerance." in out
+    code, out, _ = run("nn.GRU(4, 8)", "--format", "markdown")
+    assert code == 0
+    assert "| `grad:weight_hh_l0` |" in out and "**PASS: all 8 rows within tolerance.**" in out
+
+
+def test_float64_errors_are_tiny_and_zero_state_is_said() -> None:
+    code, doc = run_json("nn.RNN(4, 8, 2, 'relu')", "--dtype", "float64", "--zero-state")
+    assert code == 0
+    assert all(row["max_abs_err"] < 1e-10 for row in doc["parity"])  # type: ignore[union-attr]
+    assert doc["zero_state"] is True
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precisions_pass_with_their_tolerances(dtype: str) -> None:
+    code, doc = run_json("nn.LSTM(8, 16)", "--dtype", dtype)
+    assert code == 0, doc
+    tol = 1e-2 if dtype == "float16" else 5e-2
+    assert {(row["atol"], row["rtol"]) for row in doc["parity"]} == {(tol, tol)}  # type: ignore[union-attr]
+
+
+def test_dropout_is_said_not_exercised() -> None:
+    code, doc = run_json("nn.GRU(4, 8, num_layers=2, dropout=0.5)")
+    assert code == 0
+    assert any("dropout=0.5 was not exercised" in note for note in doc["notes"])  # type: ignore[union-attr]
+
+
+def test_tolerance_options_override_and_can_fail_a_correct_module() -> None:
+    code, doc = run_json("nn.LSTM(8, 16)", "--atol", "0", "--rtol", "0")
+    assert code == 1
+    assert doc["verdict"] in ("fail", "inconclusive")
+    code, doc = run_json("nn.LSTM(8, 16)", "--atol", "1e-3")
+    assert code == 0 and doc["parity"][0]["atol"] == 1e-3  # type: ignore[index]
+
+
+# --- --impl: a correct independent implementation and planted faults -----------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("nn.LSTM(6, 8, num_layers=2, bidirectional=True, proj_size=3)", "LSTM"),
+        ("nn.GRU(6, 8, num_layers=2, bidirectional=True, batch_first=True)", "GRU"),
+        ("nn.RNN(6, 8, 2, 'relu', bidirectional=True)", "RNN"),
+        ("nn.LSTMCell(6, 8)", "LSTMCell"),
+        ("nn.GRUCell(6, 8, bias=False)", "GRUCell"),
+        ("nn.RNNCell(6, 8, nonlinearity='relu')", "RNNCell"),
+    ],
+)
+def test_correct_independent_implementation_passes(spec: str, name: str) -> None:
+    code, doc = run_json(spec, "--impl", f"{IMPLS}:{name}")
+    assert code == 0, [r for r in doc["parity"] if not r["ok"]]  # type: ignore[union-attr]
+    assert all("torch_max_abs_err" in row for row in doc["parity"])  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "failing"),
+    [
+        ("nn.LSTM(6, 8, num_layers=2)", "LSTMWrongGateOrder", "output"),
+        ("nn.GRU(6, 8)", "GRUResetBeforeProduct", "output"),
+        ("nn.GRU(6, 8, bidirectional=True)", "GRUReverseNotReversed", "output"),
+        ("nn.RNN(6, 8)", "RNNIgnoresBias", "output"),
+        ("nn.LSTM(6, 8)", "LSTMOutputOff", "output"),
+        ("nn.GRU(6, 8, num_layers=2)", "GRUNoGradWeightHH", "grad:weight_hh_l0"),
+        ("nn.LSTMCell(6, 8)", "LSTMCellWrongGateOrder", "h1"),
+    ],
+)
+def test_planted_faults_fail(spec: str, name: str, failing: str) -> None:
+    code, doc = run_json(spec, "--impl", f"{IMPLS}:{name}")
+    assert code == 1
+    assert doc["verdict"] == "fail"
+    rows = {row["tensor"]: row for row in doc["parity"]}  # type: ignore[union-attr]
+    assert rows[failing]["verdict"] == "fail"
+
+
+def test_output_offset_fault_is_shown_with_both_values() -> None:
+    code, out, _ = run("nn.LSTM(6, 8)", "--impl", f"{IMPLS}:LSTMOutputOff")
+    assert code == 1
+    assert "output fails at [" in out and "implementation" in out and "reference" in out
+    assert "FAIL: 1 fail of" in out
+
+
+def test_missing_gradient_is_a_failure_not_a_skip() -> None:
+    code, doc = run_json("nn.GRU(6, 8)", "--impl", f"{IMPLS}:GRUNoGradWeightHH")
+    assert code == 1
+    row = next(r for r in doc["parity"] if r["tensor"] == "grad:weight_hh_l0")  # type: ignore[union-attr]
+    assert row["problem"] == "the implementation has none; the reference has one"
+
+
+# --- conditioning: a chaotic recurrence is inconclusive, a per-step fault still fails -------
+
+CHAOS = ("--cell", "rnn", "--input-size", "8", "--hidden-size", "32", "--batch", "4",
+         "--seq-len", "500", "--weight-scale", "3")  # fmt: skip
+
+
+def test_chaotic_correct_module_is_inconclusive_not_fail() -> None:
+    code, doc = run_json(*CHAOS)
+    assert doc["verdict"] == "inconclusive", [
+        (r["tensor"], r["verdict"], r["reason"])
+        for r in doc["parity"]  # type: ignore[union-attr]
+    ]
+    assert code == 1
+    steps = doc["steps"]
+    assert isinstance(steps, dict) and steps["forward_ok"] and steps["backward_ok"]
+    code, _ = run_json(*CHAOS, "--allow-inconclusive")
+    assert code == 0
+
+
+def test_chaotic_per_step_fault_fails() -> None:
+    code, doc = run_json(*CHAOS, "--impl", f"{IMPLS}:RNNIgnoresBias")
+    assert code == 1
+    assert doc["verdict"] == "fail"
+    steps = doc["steps"]
+    assert isinstance(steps, dict) and not steps["forward_ok"]
+
+
+def test_the_same_chaos_is_a_pass_in_float64() -> None:
+    code, doc = run_json(*CHAOS, "--dtype", "float64")
+    assert code == 0, doc["verdict"]
+
+
+# --- devices, dtypes and bad input ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--device", "tpu"], 2, "--device must be cpu, cuda, cuda:N, mps or auto, got 'tpu'"),
+        (["--dtype", "float8"], 2, "'float8' is not one of"),
+        (["--atol", "-1"], 2, "--atol must be a finite number >= 0"),
+        (["--rtol", "abc"], 2, "'abc' is not a valid float"),
+        (["--atol", "inf"], 2, "--atol must be a finite number >= 0"),
+        (["--weight-scale", "-2"], 2, "--weight-scale must be a finite number > 0"),
+        (["--impl", "nonsense"], 2, "--impl must be path/to/file.py:Name"),
+        (["--impl", "missing.py:X"], 2, "--impl: no such file 'missing.py'"),
+        (["--impl", "no_such_package_xyz:X"], 2, "importing it failed: ModuleNotFoundError"),
+        (["--impl", f"{IMPLS}:Nope"], 2, "has no attribute 'Nope'"),
+        (["--impl", f"{IMPLS}:NOT_CALLABLE"], 2, "is not callable (it is of type int)"),
+        (["--impl", f"{IMPLS}:NotAModule"], 2, "it returned a dict, not a torch.nn.Module"),
+        (["--impl", f"{IMPLS}:WrongNames"], 2, "its state_dict lacks torch's key 'weight_ih_l0'"),
+        (["--impl", f"{IMPLS}:LSTM"], 2, "weight_ih_l0 has shape [80, 10], torch's has [20, 10]"),
+        (["--max-memory", "2K"], 2, "over the memory limit"),
+        (["--hidden-size", "0"], 2, "hidden_size (--hidden-size) must be an integer >= 1"),
+        (["--device", "mps"], 3, "MPS is not available"),
+    ],
+)
+def test_bad_input(args: list[str], code: int, message: str) -> None:
+    got, out, err = run(*args)
+    assert got == code, err
+    assert out == ""
+    assert err.startswith("Error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_cuda_unavailable_exits_3() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, out, err = run("--device", "cuda")
+    assert code == 3 and out == ""
+    assert err.startswith("Error: --device cuda:") or err.startswith("Error: --device cuda")
+
+
+def test_impl_file_exiting_on_import_is_a_bad_target(tmp_path: Path) -> None:
+    target = tmp_path / "quits.py"
+    target.write_text("raise SystemExit(4)\n")
+    code, _, err = run("--impl", f"{target}:X")
+    assert code == 2 and "importing it called exit(4)" in err
+
+
+def test_local_torch_py_does_not_shadow_torch(tmp_path: Path) -> None:
+    (tmp_path / "torch.py").write_text("raise RuntimeError('shadowed')\n")
+    source = IMPLS.read_text()
+    (tmp_path / "mine.py").write_text(source)
+    code, doc = run_json("nn.GRU(4, 8)", "--impl", f"{tmp_path / 'mine.py'}:GRU")
+    assert code == 0, doc
+
+
+def test_module_target_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "myrnn"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cells.py").write_text(IMPLS.read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, doc = run_json("nn.LSTM(4, 8)", "--impl", "myrnn.cells:LSTM")
+    assert code == 0, doc
+    assert doc["impl"] == "myrnn.cells:LSTM"
