@@ -264,19 +264,7 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     help="Refuse configurations whose estimate is over SIZE.  [default: 80% of free memory]",
 )
 def verify(
-    spec: Any,
-    fmt: str,
-    device: str,
-    dtype: str,
-    impl: str | None,
-    atol: float | None,
-    rtol: float | None,
-    reference_dtype: str,
-    zero_state: bool,
-    weight_scale: float,
-    tf32: bool,
-    allow_inconclusive: bool,
-    max_memory: str | None,
+    spec: Any, fmt: str, allow_inconclusive: bool, max_memory: str | None, **given: Any
 ) -> int:
     """Parity of the module with the manual reference: outputs, final states, gradients.
 
@@ -291,18 +279,8 @@ def verify(
     from rnninspect.verification import VerifyOptions
     from rnninspect.verification import verify as run_verify
 
-    options = VerifyOptions(
-        device=device,
-        dtype=dtype,
-        impl=impl,
-        atol=atol,
-        rtol=rtol,
-        reference_dtype=reference_dtype,
-        zero_state=zero_state,
-        weight_scale=weight_scale,
-        tf32=tf32,
-        max_memory=None if max_memory is None else memory.parse_size(max_memory),
-    )
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    options = VerifyOptions(**given, max_memory=limit)
     report = run_verify(spec, options)
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)

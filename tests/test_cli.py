@@ -28,16 +28,12 @@ def test_shapes_default_configuration(runner: CliRunner) -> None:
     assert err == ""
 
 
+LSTM_JSON = ("shapes", "nn.LSTM(10, 20, num_layers=2, bidirectional=True)", "--batch", "7",
+             "--format", "json")  # fmt: skip
+
+
 def test_shapes_spec_and_options_agree(runner: CliRunner) -> None:
-    by_spec = invoke(
-        runner,
-        "shapes",
-        "nn.LSTM(10, 20, num_layers=2, bidirectional=True)",
-        "--batch",
-        "7",
-        "--format",
-        "json",
-    )
+    by_spec = invoke(runner, *LSTM_JSON)
     by_options = invoke(
         runner,
         "shapes",
@@ -59,15 +55,7 @@ def test_shapes_spec_and_options_agree(runner: CliRunner) -> None:
 
 
 def test_shapes_json_is_one_document_with_the_contract_keys(runner: CliRunner) -> None:
-    code, out, _err = invoke(
-        runner,
-        "shapes",
-        "nn.LSTM(10, 20, num_layers=2, bidirectional=True)",
-        "--batch",
-        "7",
-        "--format",
-        "json",
-    )
+    code, out, _err = invoke(runner, *LSTM_JSON)
     assert code == 0
     doc = json.loads(out)
     assert doc["config"] == {
