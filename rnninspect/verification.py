@@ -210,18 +210,8 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
                 upstream,
             )
 
-        def reference_run(ref_dtype: torch.dtype) -> Run:
-            params = {
-                name: value.detach().to(ref_device, ref_dtype).requires_grad_(True)
-                for name, value in module.named_parameters()
-            }
-            ref_inputs = {k: v.to(ref_device, ref_dtype) for k, v in inputs.items()}
-            return run_with_grads(
-                lambda x: reference_forward(spec, params, x), params, ref_inputs, upstream
-            )
-
-        exact = reference_run(torch.float64)
-        same = reference_run(dtype)
+        exact = run_with_grads(*_reference_side(spec, module, inputs, ref_device), upstream)
+        same = run_with_grads(*_reference_side(spec, module, inputs, ref_device, dtype), upstream)
         judged_against = exact if options.reference_dtype == "float64" else same
 
         comparisons = {
@@ -230,7 +220,14 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         }
         steps: StepParity | None = None
         if not spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
-            steps = step_parity(spec, factory, state_dict, inputs, tolerance)
+            try:
+                steps = step_parity(spec, factory, state_dict, inputs, tolerance)
+            except Exception as exc:
+                message = " ".join(str(exc).split())
+                notes.append(
+                    f"step-wise parity could not run ({type(exc).__name__}: {message}), so no "
+                    "row can be inconclusive"
+                )
 
         rows = []
         for name, comparison in comparisons.items():
@@ -269,6 +266,23 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
     )
 
 
+def _reference_side(
+    spec: RNNSpec,
+    module: nn.Module,
+    inputs: Mapping[str, Tensor],
+    device: torch.device,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Forward, dict[str, Tensor], dict[str, Tensor]]:
+    """The reference's forward, the module's weights and the inputs, cast to ``dtype`` on
+    ``device``: what :func:`run_with_grads` and the timer take."""
+    params = {
+        name: value.detach().to(device, dtype).requires_grad_(True)
+        for name, value in module.named_parameters()
+    }
+    cast = {name: value.to(device, dtype) for name, value in inputs.items()}
+    return (lambda x: reference_forward(spec, params, x)), params, cast
+
+
 def _aligned(
     tested: Mapping[str, Tensor | None], reference: Mapping[str, Tensor | None]
 ) -> dict[str, Tensor | None]:
@@ -286,18 +300,13 @@ def _timings(
     ref_device: torch.device,
 ) -> dict[str, Timing]:
     """Forward, and forward plus backward, of the module, the reference and any ``--impl``."""
-    params = {
-        name: value.detach().to(ref_device, torch.float64).requires_grad_(True)
-        for name, value in module.named_parameters()
-    }
-    ref_inputs = {k: v.to(ref_device, torch.float64) for k, v in inputs.items()}
     sides: dict[str, tuple[Forward, Mapping[str, Tensor], Mapping[str, Tensor]]] = {
         "module": (
             _module_forward(module, spec, "module"),
             dict(module.named_parameters()),
             inputs,
         ),
-        "reference": (lambda x: reference_forward(spec, params, x), params, ref_inputs),
+        "reference": _reference_side(spec, module, inputs, ref_device),
     }
     if options.impl is not None:
         sides["implementation"] = (
