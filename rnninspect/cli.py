@@ -291,3 +291,79 @@ def verify(
         click.echo("Inconclusive rows allowed by --allow-inconclusive.", err=True)
         return EXIT_OK
     return EXIT_CHECK_FAILED
+
+
+@main.command()
+@with_config
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    metavar="DEVICE",
+    help="cpu, cuda, cuda:N, mps, auto.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="dtype of the module and of the reference.",
+)
+@click.option("--backward", is_flag=True, help="Time forward+backward as well.")
+@click.option(
+    "--min-time",
+    type=float,
+    default=0.2,
+    show_default=True,
+    metavar="S",
+    help="Seconds of measurement per timing, at least (blocked_autorange).",
+)
+@click.option(
+    "--sweep",
+    "sweep_text",
+    metavar="NAME=V1,V2,...",
+    help="Benchmark at each value of seq_len, batch, hidden_size or num_layers, and fit the "
+    "growth of time with it.",
+)
+@click.option(
+    "--peak-gflops",
+    type=float,
+    metavar="X",
+    help="A peak to report achieved GFLOP/s against, as a percentage.",
+)
+@click.option("--tf32/--no-tf32", default=False, show_default=True, help="Allow TF32 on CUDA.")
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Refuse configurations whose estimate is over SIZE.  [default: 80% of free memory]",
+)
+def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, **given: Any) -> int:
+    """Time torch's module and the reference, forward (and backward with --backward).
+
+    Both run in the chosen dtype on the chosen device, timed by torch.utils.benchmark. Reports
+    median, IQR, runs, reference/module ratio, tokens per second, FLOPs and achieved GFLOP/s;
+    on CUDA also the module with cuDNN disabled and its peak memory. With --sweep, one
+    benchmark per value, a table and a plot of time against the value, and the fitted k of
+    time ~ value^k.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from rnninspect import bench as benchmarks
+    from rnninspect import memory, render
+
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    options = benchmarks.BenchOptions(**given, max_memory=limit)
+    if sweep_text is None:
+        report = benchmarks.bench(spec, options)
+    else:
+        name, values = benchmarks.parse_sweep(sweep_text, spec)
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(f"sweeping {name}", total=len(values))
+            report = benchmarks.sweep(
+                spec, name, values, options, lambda done, _: progress.update(task, completed=done)
+            )
+    for message in report.warnings:
+        click.echo(f"Warning: torch: {message}", err=True)
+    render.emit(report, fmt)
+    return EXIT_OK

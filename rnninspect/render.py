@@ -15,13 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.report import Measured, ShapesReport, VerifyReport
+from rnninspect.report import BenchReport, Measured, ShapesReport, VerifyReport
 from rnninspect.shapes import ParameterShape, TensorShape, direction_label
 
 FORMATS = ("table", "json", "markdown")
 
 
-Report = ShapesReport | VerifyReport
+Report = ShapesReport | VerifyReport | BenchReport
 
 
 def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | None = None) -> None:
@@ -34,6 +34,11 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
             console.file.write(verify_markdown(report))
         else:
             console.print(verify_table(report))
+    elif isinstance(report, BenchReport):
+        if fmt == "markdown":
+            console.file.write(bench_markdown(report))
+        else:
+            console.print(bench_table(report))
     elif fmt == "markdown":
         console.file.write(shapes_markdown(report))
     else:
@@ -159,12 +164,18 @@ def shapes_table(report: ShapesReport) -> RenderableType:
 # Markdown view
 
 
+#: Markdown columns aligned right.
+_NUMERIC_COLUMNS = {
+    "numel", "max abs err", "max rel err", "noise floor", "torch's err", "module", "reference",
+    "ratio", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s",
+}  # fmt: skip
+
+
 def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def line(cells: Sequence[Any]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-    numeric = ("numel", "max abs err", "max rel err", "noise floor", "torch's err")
-    aligns = ["---:" if name in numeric else "---" for name in header]
+    aligns = ["---:" if name in _NUMERIC_COLUMNS else "---" for name in header]
     return "\n".join([line(header), line(aligns), *(line(row) for row in rows)]) + "\n"
 
 
@@ -361,4 +372,161 @@ def verify_markdown(report: VerifyReport) -> str:
     if failures:
         out.append("\n" + "".join(f"- {line}\n" for line in failures))
     out.append(f"\n**{_summary(report)}**\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# bench
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g} ms"
+
+
+def _bench_device(report: BenchReport) -> str:
+    info = report.device
+    line = f"{info['device']}, {report.dtype}, {report.threads} CPU threads"
+    if "name" in info:
+        tf32 = "TF32 allowed" if report.tf32 else "TF32 off"
+        line += f", {info['name']}, cuDNN {info.get('cudnn') or 'unavailable'}, {tf32}"
+    return line
+
+
+def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str, str]]:
+    """side, pass, median, IQR, runs, tokens/s, GFLOP/s for every timing."""
+    rows = []
+    timings = [(name, t, "") for name, t in report.timing.items()]
+    timings += [(name, t, " (cuDNN off)") for name, t in report.without_cudnn.items()]
+    for name, timing, note in timings:
+        side, _, backward = name.partition("_")
+        forward = not backward
+        seconds = timing.median_ms * 1e-3
+        rows.append(
+            (
+                side + note,
+                "fwd" if forward else "fwd+bwd",
+                f"{timing.median_ms:.3g}",
+                f"{timing.iqr_ms:.2g}",
+                str(timing.runs),
+                f"{report.tokens / seconds:,.0f}",
+                f"{report.flops.flops / seconds / 1e9:.3g}" if forward else "",
+            )
+        )
+    return rows
+
+
+def _bench_lines(report: BenchReport) -> list[str]:
+    f = report.flops
+    lines = [
+        f"Reference/module, forward: {report.ratio:.2f}×.",
+        f"FLOPs of one forward pass: {f.flops:,} ({f.macs:,} multiply-adds × 2 + "
+        f"{f.elementwise:,} element-wise); GFLOP/s is for the forward pass only.",
+    ]
+    if report.peak_gflops is not None:
+        shares = ", ".join(
+            f"{side} {100 * report.gflops(side) / report.peak_gflops:.2g}%"
+            for side in ("module", "reference")
+        )
+        lines.append(f"Of the stated peak {report.peak_gflops:g} GFLOP/s: {shares}.")
+    memory = report.memory
+    line = (
+        f"Memory estimate ({report.dtype}): forward {format_bytes(memory.shapes)}, with backward "
+        f"{format_bytes(memory.verify)}"
+    )
+    if report.peak_bytes:
+        measured = ", ".join(
+            f"{name} {format_bytes(value)}" for name, value in report.peak_bytes.items()
+        )
+        line += f"; measured peak of the module on CUDA: {measured}"
+    lines.append(line + ".")
+    lines.append(
+        f"Both sides run in {report.dtype}; timed with torch.utils.benchmark; fwd+bwd is the "
+        "forward pass and the backward of a random upstream gradient."
+    )
+    return lines
+
+
+_BAR_WIDTH = 14
+
+
+def _bar(value: float, largest: float) -> str:
+    cells = value / largest * _BAR_WIDTH if largest > 0 else 0
+    return "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+
+
+def _sweep_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str]]:
+    largest = max(
+        max(p.report.timing["module"].median_ms, p.report.timing["reference"].median_ms)
+        for p in report.sweep
+    )
+    rows = []
+    for point in report.sweep:
+        module = point.report.timing["module"].median_ms
+        reference = point.report.timing["reference"].median_ms
+        rows.append(
+            (
+                str(point.value),
+                _ms(module),
+                _ms(reference),
+                f"{reference / module:.2f}×",
+                _bar(module, largest),
+                _bar(reference, largest),
+            )
+        )
+    return rows
+
+
+def _growth_line(report: BenchReport) -> str:
+    exponents = report.exponents()
+    parts = ", ".join(f"{side} {k:.2f}" for side, k in exponents.items())
+    return f"Fitted growth, time ∝ {report.sweep_name}^k: {parts}."
+
+
+def bench_table(report: BenchReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect bench`` (and of a sweep)."""
+    parts: list[RenderableType] = [
+        Text(_heading(report), style="bold"),
+        Text(_bench_device(report)),
+    ]
+    if report.sweep:
+        table = Table(
+            title=f"Sweep of {report.sweep_name} (forward)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        table.add_column(str(report.sweep_name), justify="right")
+        for header in ("module", "reference", "ratio"):
+            table.add_column(header, justify="right", no_wrap=True)
+        table.add_column("module", style="cyan", no_wrap=True)
+        table.add_column("reference", style="magenta", no_wrap=True)
+        for point_row in _sweep_rows(report):
+            table.add_row(*point_row)
+        first = f"{report.sweep_name}={report.sweep[0].value}"
+        parts += [Text(""), table, Text(_growth_line(report))]
+        parts.append(Text(f"Timings below are of the first point, {first}.", style="dim"))
+    table = Table(title="Timing", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s"):
+        right = header not in ("side", "pass")
+        table.add_column(header, justify="right" if right else "left", no_wrap=True)
+    for row in _bench_rows(report):
+        table.add_row(*row)
+    parts += [Text(""), table]
+    parts += [Text(line, style="dim") for line in _bench_lines(report)]
+    return Group(*parts)
+
+
+def bench_markdown(report: BenchReport) -> str:
+    """The ``markdown`` view of ``rnninspect bench``."""
+    out = [f"**`{report.spec.to_spec_string()}`** · {_heading(report).split(' · ', 1)[1]}\n\n"]
+    out.append(f"{_bench_device(report)}\n\n")
+    if report.sweep:
+        plot = ["module plot", "reference plot"]
+        sweep_header = [str(report.sweep_name), "module", "reference", "ratio", *plot]
+        out.append(f"#### Sweep of {report.sweep_name} (forward)\n\n")
+        out.append(_markdown_table(sweep_header, _sweep_rows(report)))
+        out.append(f"\n{_growth_line(report)} Timings below are of the first point.\n\n")
+    header = ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s")
+    out.append("#### Timing\n\n" + _markdown_table(header, _bench_rows(report)) + "\n")
+    out += [f"- {line}\n" for line in _bench_lines(report)]
     return "".join(out)

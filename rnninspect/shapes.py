@@ -147,3 +147,48 @@ def direction_label(spec: RNNSpec, param: ParameterShape) -> str:
         return "cell"
     label = f"layer {param.layer}"
     return f"{label} {param.direction}" if spec.bidirectional else label
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """Work of one forward pass: multiply-adds of the matrix products, and element-wise ops.
+
+    ``flops = 2 * macs + elementwise``: a multiply-add is two floating-point operations; each
+    bias add, gate add, product, sigmoid and tanh counts one.
+    """
+
+    macs: int
+    elementwise: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs + self.elementwise
+
+
+#: Element-wise operations per hidden unit and step, beyond the bias adds (docs/math.md).
+_ELEMENTWISE = {"rnn": 2, "lstm": 13, "gru": 11}
+
+
+def flop_count(spec: RNNSpec) -> FlopCount:
+    """Multiply-adds and element-wise operations of one forward pass, counted per step.
+
+    Per sample, step, layer and direction: ``G*H_cell*(H_in_layer + H_out)`` multiply-adds for
+    the input and recurrent products, ``H_out*H_cell`` for an LSTM's projection, ``2*G*H_cell``
+    bias adds when there is a bias, and the cell's element-wise work: RNN 2 per hidden unit
+    (gate add, activation), LSTM 13 (gate adds 4, sigmoids 3, tanh 2, c' = f*c + i*g 3,
+    o*tanh(c') 1), GRU 11 (r and z: adds 2, sigmoids 2; n: product, add, tanh 3;
+    h' = (1 - z)*n + z*h: 4).
+    """
+    gates = len(spec.cell.gate_names)
+    rows = gates * spec.hidden_size
+    samples = 1 if spec.unbatched else spec.batch
+    steps = 1 if spec.cell.is_cell else spec.seq_len
+    layers = 1 if spec.cell.is_cell else spec.num_layers
+    macs = elementwise = 0
+    for layer in range(layers):
+        layer_input = spec.input_size if layer == 0 else spec.num_directions * spec.out_size
+        per_step = rows * (layer_input + spec.out_size) + spec.proj_size * spec.hidden_size
+        macs += spec.num_directions * per_step
+        work = _ELEMENTWISE[spec.cell.family] * spec.hidden_size + (2 * rows if spec.bias else 0)
+        elementwise += spec.num_directions * work
+    return FlopCount(macs * samples * steps, elementwise * samples * steps)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch.utils import benchmark
 
 
@@ -31,3 +32,13 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
         iqr_ms=measurement.iqr * 1e3,
         runs=len(measurement.times) * measurement.number_per_run,
     )
+
+
+def peak_cuda_bytes(fn: Callable[[], object], device: torch.device) -> int:
+    """Bytes ``fn()`` allocates on a CUDA device at its peak, beyond what was already there."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before

@@ -1,0 +1,189 @@
+"""``rnninspect bench``: how fast torch's module and the reference run, and how that scales.
+
+Both sides run in the module's dtype on the module's device, on the same seeded weights and
+input: forward under ``torch.no_grad()``, and with ``backward`` forward plus backward of a random
+upstream gradient. Each is timed by ``torch.utils.benchmark`` (warm-up, CUDA synchronisation,
+``blocked_autorange``). On CUDA the module is timed again with cuDNN disabled, and its peak
+memory is measured; the shape model's estimate is reported on every device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rnninspect import devices, memory
+from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.reference import reference_forward
+from rnninspect.report import BenchReport, SweepPoint, versions
+from rnninspect.shapes import flop_count, tensor_shapes
+from rnninspect.spec import RNNSpec, SpecError, make_spec
+from rnninspect.timing import Timing, measure, peak_cuda_bytes
+from rnninspect.verification import Forward, run_with_grads
+
+#: What ``--sweep`` may vary.
+SWEEPABLE = ("seq_len", "batch", "hidden_size", "num_layers")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Everything ``bench`` takes besides the configuration; defaults as the CLI's."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    backward: bool = False
+    min_time: float = 0.2
+    peak_gflops: float | None = None
+    tf32: bool = False
+    max_memory: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.min_time > 0 and math.isfinite(self.min_time)):
+            raise SpecError(f"--min-time must be a positive number of seconds, got {self.min_time}")
+        peak = self.peak_gflops
+        if peak is not None and not (peak > 0 and math.isfinite(peak)):
+            raise SpecError(f"--peak-gflops must be a positive number, got {peak}")
+        if self.dtype not in devices.DTYPES:
+            choices = ", ".join(devices.DTYPES)
+            raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
+
+
+def parse_sweep(text: str, spec: RNNSpec) -> tuple[str, list[int]]:
+    """``NAME=V1,V2,...`` into a name and at least two distinct values, each valid for the spec."""
+    name, sep, values_text = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or name not in SWEEPABLE:
+        raise SpecError(
+            f"--sweep must be NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}, got {text!r}"
+        )
+    try:
+        values = [int(v) for v in values_text.split(",") if v.strip()]
+    except ValueError:
+        raise SpecError(f"--sweep {name}: values must be integers, got {values_text!r}") from None
+    if len(set(values)) < 2:
+        raise SpecError(f"--sweep {name}: give at least two different values, got {values_text!r}")
+    if spec.cell.is_cell and name in ("seq_len", "num_layers"):
+        raise SpecError(f"--sweep {name}: {spec.cell.torch_name} takes one step of one layer")
+    if spec.unbatched and name == "batch":
+        raise SpecError("--sweep batch: the input is unbatched")
+    for value in values:
+        point_spec(spec, name, value)  # validates: a size of 0, proj_size >= hidden_size, ...
+    return name, values
+
+
+def point_spec(spec: RNNSpec, name: str, value: int) -> RNNSpec:
+    """The spec with one setting changed, validated as any configuration is."""
+    values = {**spec.to_dict(), name: value}
+    if spec.cell.is_cell:
+        values.pop("seq_len")
+    if spec.unbatched:
+        values.pop("batch")
+    return make_spec(**values)
+
+
+def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
+    """Time torch's module and the reference for one configuration."""
+    options = options or BenchOptions()
+    device = devices.resolve_device(options.device)
+    dtype = devices.resolve_dtype(options.dtype, device)
+    estimate = memory.estimate(spec, options.dtype)
+    limit = options.max_memory
+    if limit is None:
+        limit = memory.default_limit()
+        if device.type == "cuda":
+            limit = int(0.8 * torch.cuda.mem_get_info(device)[0])
+    needed = estimate.verify if options.backward else estimate.shapes
+    memory.check(needed, limit, f"benchmarking nn.{spec.cell.torch_name} with these sizes")
+
+    with devices.tf32(options.tf32), torch_warnings() as warned:
+        module = torch_module(dataclasses.replace(spec, dropout=0.0), device, dtype)
+        inputs = example_inputs(spec, device, dtype)
+        params = dict(module.named_parameters())
+        sides: dict[str, Forward] = {
+            "module": lambda x: run_module(module, spec, dict(x)),
+            "reference": lambda x: reference_forward(spec, params, x),
+        }
+        upstream = {
+            t.name: torch.randn(t.shape, dtype=torch.float64).to(device)
+            for t in tensor_shapes(spec)
+            if t.name not in inputs
+        }
+        timing = _time_sides(sides, params, inputs, upstream, options)
+        without_cudnn: dict[str, Timing] = {}
+        peak: dict[str, int] = {}
+        if device.type == "cuda":
+            with torch.backends.cudnn.flags(enabled=False):
+                without_cudnn = _time_sides(
+                    {"module": sides["module"]}, params, inputs, upstream, options
+                )
+            peak["forward"] = peak_cuda_bytes(_no_grad(sides["module"], inputs), device)
+            if options.backward:
+                peak["backward"] = peak_cuda_bytes(
+                    functools.partial(run_with_grads, sides["module"], params, inputs, upstream),
+                    device,
+                )
+    return BenchReport(
+        spec=spec,
+        versions=versions(torch.__version__),
+        device=devices.describe(device),
+        dtype=options.dtype,
+        threads=torch.get_num_threads(),
+        backward=options.backward,
+        tf32=options.tf32 if device.type == "cuda" else None,
+        timing=timing,
+        without_cudnn=without_cudnn,
+        flops=flop_count(spec),
+        peak_gflops=options.peak_gflops,
+        memory=estimate,
+        peak_bytes=peak,
+        warnings=warned,
+    )
+
+
+def sweep(
+    spec: RNNSpec,
+    name: str,
+    values: Sequence[int],
+    options: BenchOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BenchReport:
+    """Benchmark the spec at each value of one setting; the report of the first point carries
+    every point and the fitted growth ``time ~ value^k``."""
+    points: list[SweepPoint] = []
+    for index, value in enumerate(values):
+        report = bench(point_spec(spec, name, value), options)
+        points.append(SweepPoint(value, report))
+        if progress is not None:
+            progress(index + 1, len(values))
+    first = points[0].report
+    return dataclasses.replace(first, sweep_name=name, sweep=points)
+
+
+def _time_sides(
+    sides: Mapping[str, Forward],
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+    options: BenchOptions,
+) -> dict[str, Timing]:
+    timing: dict[str, Timing] = {}
+    for side, forward in sides.items():
+        timing[side] = measure(_no_grad(forward, inputs), options.min_time)
+        if options.backward:
+            run = functools.partial(run_with_grads, forward, params, inputs, upstream)
+            timing[f"{side}_backward"] = measure(run, options.min_time)
+    return timing
+
+
+def _no_grad(forward: Forward, inputs: Mapping[str, Tensor]) -> Callable[[], object]:
+    def run() -> object:
+        with torch.no_grad():
+            return forward(inputs)
+
+    return run

@@ -1,0 +1,137 @@
+"""bench: FLOP counts by hand, timings present and consistent, sweeps, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+from rnninspect.report import growth_exponent
+from rnninspect.shapes import flop_count
+from rnninspect.spec import make_spec
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["bench", *args, "--min-time", "0.02"])
+    return result.exit_code, result.stdout, result.stderr
+
+
+# --- FLOPs, hand-computed -------------------------------------------------------------------
+
+
+def test_lstm_cell_multiply_adds_are_448_not_896() -> None:
+    # 4 gates x 8 hidden x (6 inputs + 8 hidden): torchinfo reports twice this
+    count = flop_count(
+        make_spec(cell="lstm_cell", input_size=6, hidden_size=8, batch=1, bias=False)
+    )
+    assert count.macs == 4 * 8 * (6 + 8) == 448
+    assert count.elementwise == 13 * 8
+    assert count.flops == 2 * 448 + 104
+
+
+def test_rnn_with_bias() -> None:
+    count = flop_count(make_spec(cell="rnn", input_size=3, hidden_size=4, batch=2, seq_len=5))
+    # per sample and step: 4*(3+4) MACs; bias adds 2*4; tanh and gate add 2*4
+    assert count.macs == 2 * 5 * 4 * (3 + 4)
+    assert count.elementwise == 2 * 5 * (2 * 4 + 2 * 4)
+
+
+def test_gru_two_layers_bidirectional() -> None:
+    spec = make_spec(cell="gru", input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
+                     batch=2, seq_len=5, bias=False)  # fmt: skip
+    count = flop_count(spec)
+    layer0 = 2 * 12 * (3 + 4)  # two directions, 3 gates x 4 hidden, by input 3 + hidden 4
+    layer1 = 2 * 12 * (8 + 4)  # layer 1 reads both directions: 2*4 = 8
+    assert count.macs == 2 * 5 * (layer0 + layer1)
+    assert count.elementwise == 2 * 5 * 2 * 2 * (11 * 4)
+
+
+def test_lstm_projection_is_counted() -> None:
+    spec = make_spec(cell="lstm", input_size=3, hidden_size=4, proj_size=2, batch=1, seq_len=1,
+                     bias=False)  # fmt: skip
+    # gates 16 rows by (3 inputs + 2 projected h) plus the projection 2 x 4
+    assert flop_count(spec).macs == 16 * (3 + 2) + 2 * 4
+
+
+def test_unbatched_counts_one_sequence() -> None:
+    batched = flop_count(make_spec(cell="gru", batch=1))
+    assert flop_count(make_spec(cell="gru", unbatched=True)) == batched
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_bench_json_has_the_contract_keys() -> None:
+    code, out, err = run("nn.LSTM(8, 16)", "--backward", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    for side in ("module", "reference", "module_backward", "reference_backward"):
+        timing = doc["timing"][side]
+        assert timing["median_ms"] > 0 and timing["iqr_ms"] >= 0 and timing["runs"] >= 1
+    assert doc["flops"] == flop_count(make_spec(cell="lstm", input_size=8, hidden_size=16)).flops
+    assert doc["ratio"] == pytest.approx(
+        doc["timing"]["reference"]["median_ms"] / doc["timing"]["module"]["median_ms"]
+    )
+    tokens = 3 * 5
+    expected = tokens / (doc["timing"]["module"]["median_ms"] / 1000)
+    assert doc["tokens_per_s"]["module"] == pytest.approx(expected)
+    assert doc["threads"] >= 1 and doc["device"] == "cpu"
+    assert doc["memory"]["estimate_forward_bytes"] > 0
+
+
+def test_bench_table_and_peak() -> None:
+    code, out, _ = run("nn.GRU(8, 16)", "--peak-gflops", "50")
+    assert code == 0
+    assert "median ms" in out and "Reference/module, forward:" in out
+    assert "Of the stated peak 50 GFLOP/s: module" in out
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
+def test_sweep_renders_in_every_format(fmt: str) -> None:
+    code, out, _ = run("--cell", "gru", "--hidden-size", "8", "--sweep", "seq_len=2,4,8",
+                       "--format", fmt)  # fmt: skip
+    assert code == 0
+    if fmt == "json":
+        sweep = json.loads(out)["sweep"]
+        assert sweep["name"] == "seq_len" and sweep["values"] == [2, 4, 8]
+        assert [p["config"]["seq_len"] for p in sweep["points"]] == [2, 4, 8]
+        assert set(sweep["exponent"]) == {"module", "reference"}
+    elif fmt == "markdown":
+        assert "#### Sweep of seq_len (forward)" in out and "| 8 |" in out
+        assert "Fitted growth, time ∝ seq_len^k" in out
+    else:
+        assert "Sweep of seq_len (forward)" in out and "█" in out
+        assert "Fitted growth, time ∝ seq_len^k: module" in out
+
+
+def test_growth_exponent_recovers_a_power_law() -> None:
+    values = [10, 20, 40, 80]
+    assert growth_exponent(values, [3.0 * v for v in values]) == pytest.approx(1.0)
+    assert growth_exponent(values, [0.5 * v**2 for v in values]) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sweep", "depth=1,2"], "--sweep must be NAME=V1,V2,... with NAME one of"),
+        (["--sweep", "seq_len"], "--sweep must be NAME=V1,V2,..."),
+        (["--sweep", "seq_len=5"], "give at least two different values"),
+        (["--sweep", "seq_len=5,5"], "give at least two different values"),
+        (["--sweep", "seq_len=5,x"], "values must be integers"),
+        (["--sweep", "hidden_size=0,4"], "hidden_size (--hidden-size) must be an integer >= 1"),
+        (["--cell", "gru_cell", "--sweep", "seq_len=1,2"], "takes one step of one layer"),
+        (["--min-time", "0"], "--min-time must be a positive number of seconds"),
+        (["--min-time", "-1"], "--min-time must be a positive number of seconds"),
+        (["--peak-gflops", "0"], "--peak-gflops must be a positive number"),
+        (["--peak-gflops", "lots"], "'lots' is not a valid float"),
+        (["--device", "gpu"], "--device must be cpu, cuda, cuda:N, mps or auto"),
+    ],
+)
+def test_bad_input(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["bench", *args])
+    assert result.exit_code == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
