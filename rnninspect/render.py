@@ -392,6 +392,10 @@ def _bench_device(report: BenchReport) -> str:
     return line
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str, str]]:
     """side, pass, median, IQR, runs, tokens/s, GFLOP/s for every timing."""
     rows = []
@@ -409,7 +413,7 @@ def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str,
                 f"{timing.iqr_ms:.2g}",
                 str(timing.runs),
                 f"{report.tokens / seconds:,.0f}",
-                f"{report.flops.flops / seconds / 1e9:.3g}" if forward else "",
+                _rate(report.flops.flops / seconds / 1e9) if forward else "",
             )
         )
     return rows
@@ -455,25 +459,21 @@ def _bar(value: float, largest: float) -> str:
 
 
 def _sweep_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str]]:
-    largest = max(
-        max(p.report.timing["module"].median_ms, p.report.timing["reference"].median_ms)
-        for p in report.sweep
-    )
-    rows = []
-    for point in report.sweep:
-        module = point.report.timing["module"].median_ms
-        reference = point.report.timing["reference"].median_ms
-        rows.append(
-            (
-                str(point.value),
-                _ms(module),
-                _ms(reference),
-                f"{reference / module:.2f}×",
-                _bar(module, largest),
-                _bar(reference, largest),
-            )
+    """One row per swept value; each side's bars are scaled to that side's slowest point, so
+    that both curves show their shape however far apart the two sides are."""
+    module = [p.report.timing["module"].median_ms for p in report.sweep]
+    reference = [p.report.timing["reference"].median_ms for p in report.sweep]
+    return [
+        (
+            str(point.value),
+            _ms(m),
+            _ms(r),
+            f"{r / m:.2f}×",
+            _bar(m, max(module)),
+            _bar(r, max(reference)),
         )
-    return rows
+        for point, m, r in zip(report.sweep, module, reference, strict=True)
+    ]
 
 
 def _growth_line(report: BenchReport) -> str:
@@ -503,7 +503,7 @@ def bench_table(report: BenchReport) -> RenderableType:
         for point_row in _sweep_rows(report):
             table.add_row(*point_row)
         first = f"{report.sweep_name}={report.sweep[0].value}"
-        parts += [Text(""), table, Text(_growth_line(report))]
+        parts += [Text(""), table, Text(_growth_line(report) + " Bars scale per column.")]
         parts.append(Text(f"Timings below are of the first point, {first}.", style="dim"))
     table = Table(title="Timing", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s"):
@@ -525,7 +525,10 @@ def bench_markdown(report: BenchReport) -> str:
         sweep_header = [str(report.sweep_name), "module", "reference", "ratio", *plot]
         out.append(f"#### Sweep of {report.sweep_name} (forward)\n\n")
         out.append(_markdown_table(sweep_header, _sweep_rows(report)))
-        out.append(f"\n{_growth_line(report)} Timings below are of the first point.\n\n")
+        out.append(
+            f"\n{_growth_line(report)} Bars scale per column. Timings below are of the first "
+            "point.\n\n"
+        )
     header = ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s")
     out.append("#### Timing\n\n" + _markdown_table(header, _bench_rows(report)) + "\n")
     out += [f"- {line}\n" for line in _bench_lines(report)]

@@ -72,3 +72,16 @@ def test_cuda_catches_a_planted_fault() -> None:
     code, doc, _ = verify("nn.LSTM(8, 16)", "--impl", "tests/impls/manual.py:LSTMWrongGateOrder")
     assert code == 1
     assert doc["verdict"] == "fail"
+
+
+def test_cuda_bench_times_cudnn_on_and_off_and_peak_memory() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["bench", "nn.LSTM(16, 32)", "--device", "cuda", "--backward", "--min-time", "0.05",
+         "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc["timing_without_cudnn"]) == {"module", "module_backward"}
+    assert doc["memory"]["peak_forward_bytes"] > 0 and doc["memory"]["peak_backward_bytes"] > 0
+    assert doc["device_info"]["cudnn"]

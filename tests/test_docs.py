@@ -37,8 +37,20 @@ IMPL = str(Path(__file__).parent / "impls" / "manual.py") + ":LSTM"
     [
         ["shapes", "--cell", "lstm"],
         ["verify", "--cell", "lstm", "--seq-len", "300", "--weight-scale", "4", "--impl", IMPL],
+        [
+            "bench",
+            "--cell",
+            "gru",
+            "--backward",
+            "--peak-gflops",
+            "10",
+            "--min-time",
+            "0.01",
+            "--sweep",
+            "batch=1,2",
+        ],
     ],
-    ids=["shapes", "verify"],
+    ids=["shapes", "verify", "bench"],
 )
 def test_every_json_key_is_in_json_md(args: list[str]) -> None:
     text = (DOCS / "json.md").read_text()
