@@ -20,12 +20,13 @@ __all__ = [
     "inspect_shapes",
     "make_spec",
     "resolve",
+    "verify",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "inspect_shapes":
+    if name in ("inspect_shapes", "verify"):
         from rnninspect import api
 
-        return api.inspect_shapes
+        return getattr(api, name)
     raise AttributeError(f"module 'rnninspect' has no attribute {name!r}")

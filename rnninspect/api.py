@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import torch
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
-from rnninspect.report import Measured, ShapesReport, versions
+from rnninspect.report import Measured, ShapesReport, VerifyReport, versions
 from rnninspect.shapes import parameter_shapes, tensor_shapes
-from rnninspect.spec import RNNSpec
+from rnninspect.spec import RNNSpec, make_spec, resolve
+from rnninspect.verification import VerifyOptions
+from rnninspect.verification import verify as run_verify
 
 
 def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
@@ -56,3 +61,23 @@ def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport
         memory_limit=limit,
         warnings=warned,
     )
+
+
+def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
+    """Verify torch's module, or ``impl``, against the reference; the report ``verify`` prints.
+
+    ``spec`` is a SPEC string (``"nn.LSTM(10, 20, num_layers=2)"``), an :class:`RNNSpec`, or
+    None for the defaults. ``settings`` are CONFIG values by their long names
+    (``hidden_size=32``, ``batch_first=True``; they override the SPEC) and verify's options:
+    ``device``, ``dtype``, ``impl`` (a ``"path.py:Name"``/``"pkg.module:Name"`` target, or the
+    factory itself), ``atol``, ``rtol``, ``reference_dtype``, ``zero_state``, ``weight_scale``,
+    ``tf32``, ``timing`` (default False here) and ``max_memory``.
+    """
+    option_names = {f.name for f in dataclasses.fields(VerifyOptions)}
+    options = {key: settings.pop(key) for key in list(settings) if key in option_names}
+    options.setdefault("timing", False)
+    if isinstance(spec, RNNSpec):
+        spec = make_spec(**{**spec.to_dict(), **settings}) if settings else spec
+    else:
+        spec = resolve(spec, settings)
+    return run_verify(spec, VerifyOptions(**options))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -346,9 +347,6 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     benchmark per value, a table and a plot of time against the value, and the fitted k of
     time ~ value^k.
     """
-    from rich.console import Console
-    from rich.progress import Progress
-
     from rnninspect import bench as benchmarks
     from rnninspect import memory, render
 
@@ -358,12 +356,117 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
         report = benchmarks.bench(spec, options)
     else:
         name, values = benchmarks.parse_sweep(sweep_text, spec)
-        with Progress(console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task(f"sweeping {name}", total=len(values))
+        with progress_bar(f"sweeping {name}") as tick:
             report = benchmarks.sweep(
-                spec, name, values, options, lambda done, _: progress.update(task, completed=done)
+                spec, name, values, options, lambda done, total: tick(done, total, "")
             )
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)
     render.emit(report, fmt)
     return EXIT_OK
+
+
+@main.command()
+@click.argument("file", metavar="FILE.toml")
+@click.option(
+    "--junit-xml",
+    metavar="PATH",
+    help="Also write the results as JUnit XML, one testcase per case, for CI servers.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop after the first case that does not pass.")
+@click.option(
+    "--device", default="cpu", show_default=True, metavar="DEVICE", help="For every case."
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="For every case.",
+)
+@click.option(
+    "--allow-inconclusive",
+    is_flag=True,
+    help="Count inconclusive cases (explained by the noise floor) as passing.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="table for a person, json for scripts, markdown for issues and PRs.",
+)
+def matrix(
+    file: str,
+    junit_xml: str | None,
+    fail_fast: bool,
+    device: str,
+    dtype: str,
+    allow_inconclusive: bool,
+    fmt: str,
+) -> int:
+    """Verify every configuration of a TOML file in one process, for CI.
+
+    The file has optional [defaults], any number of [[case]] tables (a spec and/or options,
+    optional name and impl) and an optional [matrix] of lists, combined in every way. The whole
+    file is validated before anything runs (exit 2 naming the case); then each case is verified
+    as verify does, without timing. Exit 0 when every case passes, 1 when any fails.
+    """
+    from pathlib import Path
+
+    from rnninspect import render
+    from rnninspect.matrix import load, run_matrix
+
+    target = None if junit_xml is None else _writable(Path(junit_xml))
+    cases = load(Path(file), device, dtype)
+    with progress_bar("verifying") as tick:
+        report = run_matrix(cases, file, device, dtype, fail_fast, allow_inconclusive, tick)
+    render.emit(report, fmt)
+    if target is not None:
+        _write_atomically(target, render.junit_xml(report))
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar on stderr, when stderr is a terminal; ``tick(done, total, label)``."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda done, total, label: None
+        return
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def tick(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label or description)
+
+        yield tick
+
+
+def _writable(path: Any) -> Any:
+    """Refuse, before anything runs, an output path whose folder does not exist."""
+    folder = path.parent if str(path.parent) else path.cwd()
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder", param_hint="'--junit-xml'")
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param_hint="'--junit-xml'")
+    return path
+
+
+def _write_atomically(path: Any, text: str) -> None:
+    """Write beside the target, then rename over it: a reader never sees half a file."""
+    import os
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise

@@ -15,13 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.report import BenchReport, Measured, ShapesReport, VerifyReport
+from rnninspect.report import BenchReport, MatrixReport, Measured, ShapesReport, VerifyReport
 from rnninspect.shapes import ParameterShape, TensorShape, direction_label
 
 FORMATS = ("table", "json", "markdown")
 
 
-Report = ShapesReport | VerifyReport | BenchReport
+Report = ShapesReport | VerifyReport | BenchReport | MatrixReport
 
 
 def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | None = None) -> None:
@@ -34,6 +34,11 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
             console.file.write(verify_markdown(report))
         else:
             console.print(verify_table(report))
+    elif isinstance(report, MatrixReport):
+        if fmt == "markdown":
+            console.file.write(matrix_markdown(report))
+        else:
+            console.print(matrix_table(report))
     elif isinstance(report, BenchReport):
         if fmt == "markdown":
             console.file.write(bench_markdown(report))
@@ -84,7 +89,7 @@ def _wrap_items(items: Sequence[str], width: int = 78) -> str:
     return "\n".join(lines)
 
 
-def _heading(report: Report) -> str:
+def _heading(report: ShapesReport | VerifyReport | BenchReport) -> str:
     spec = report.spec
     if spec.cell.is_cell:
         example = "unbatched input" if spec.unbatched else f"batch {spec.batch}"
@@ -533,3 +538,99 @@ def bench_markdown(report: BenchReport) -> str:
     out.append("#### Timing\n\n" + _markdown_table(header, _bench_rows(report)) + "\n")
     out += [f"- {line}\n" for line in _bench_lines(report)]
     return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# matrix
+
+
+def _matrix_rows(report: MatrixReport) -> list[tuple[str, str, str, str]]:
+    """name, worst error, seconds, verdict for every case, skipped ones last."""
+    rows = [
+        (result.case.name, _err(result.worst_error), f"{result.seconds:.2f}", result.verdict)
+        for result in report.results
+    ]
+    rows += [(case.name, "-", "-", "skipped") for case in report.skipped]
+    return rows
+
+
+def _matrix_summary(report: MatrixReport) -> str:
+    total = len(report.results) + len(report.skipped)
+    text = f"{report.passed} passed, {report.failed} failed"
+    if report.skipped:
+        text += f", {len(report.skipped)} skipped after the first failure (--fail-fast)"
+    return f"{text}; {total} cases in {report.seconds:.1f} s on {report.device} in {report.dtype}."
+
+
+def _matrix_failures(report: MatrixReport) -> list[str]:
+    lines = []
+    for result in report.results:
+        if not result.passed(report.allow_inconclusive):
+            lines += [f"{result.case.name}: {line}" for line in result.failing_rows()]
+    return lines
+
+
+def matrix_table(report: MatrixReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect matrix``."""
+    table = Table(title=f"Matrix: {report.path}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)  # fmt: skip
+    table.add_column("case", style="cyan", overflow="fold")
+    table.add_column("worst error", justify="right", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for name, worst, seconds, verdict in _matrix_rows(report):
+        style = _VERDICT_STYLE.get(verdict, "dim")
+        table.add_row(name, worst, seconds, Text(verdict, style=style))
+    parts: list[RenderableType] = [table]
+    parts += [Text(line, style=_VERDICT_STYLE["fail"]) for line in _matrix_failures(report)]
+    style = "green" if report.ok else "bold red"
+    parts.append(Text(_matrix_summary(report), style=style))
+    return Group(*parts)
+
+
+def matrix_markdown(report: MatrixReport) -> str:
+    """The ``markdown`` view of ``rnninspect matrix``."""
+    rows = [(f"`{name}`", worst, seconds, verdict) for name, worst, seconds, verdict in
+            _matrix_rows(report)]  # fmt: skip
+    out = [f"#### Matrix: `{report.path}`\n\n"]
+    out.append(_markdown_table(("case", "worst error", "seconds", "verdict"), rows))
+    failures = _matrix_failures(report)
+    if failures:
+        out.append("\n" + "".join(f"- {line}\n" for line in failures))
+    out.append(f"\n**{_matrix_summary(report)}**\n")
+    return "".join(out)
+
+
+def junit_xml(report: MatrixReport) -> str:
+    """The report as JUnit XML: one testcase per case, a failure element with its failing rows,
+    and a skipped element for the cases --fail-fast did not run."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element(
+        "testsuite",
+        name="rnninspect matrix",
+        tests=str(len(report.results) + len(report.skipped)),
+        failures=str(report.failed),
+        errors="0",
+        skipped=str(len(report.skipped)),
+        time=f"{report.seconds:.3f}",
+    )
+    for result in report.results:
+        case = ET.SubElement(
+            suite, "testcase", classname="rnninspect.matrix", name=result.case.name,
+            time=f"{result.seconds:.3f}",
+        )  # fmt: skip
+        if not result.passed(report.allow_inconclusive):
+            rows = result.failing_rows()
+            failure = ET.SubElement(case, "failure", message=f"{result.verdict}: {rows[0]}",
+                                    type=result.verdict)  # fmt: skip
+            failure.text = "\n".join(rows)
+    for skipped in report.skipped:
+        case = ET.SubElement(suite, "testcase", classname="rnninspect.matrix", name=skipped.name)
+        ET.SubElement(case, "skipped", message="not run: --fail-fast stopped after a failure")
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )

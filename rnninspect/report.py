@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rnninspect.parity import ParityRow, Tolerance
     from rnninspect.steps import StepParity
     from rnninspect.timing import Timing
+    from rnninspect.verification import VerifyOptions
 
 
 def versions(torch_version: str) -> dict[str, str]:
@@ -319,3 +320,115 @@ def growth_exponent(values: list[int], times: list[float]) -> float:
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration to verify, validated."""
+
+    name: str
+    spec: RNNSpec
+    options: VerifyOptions
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """What verifying one case gave: a report, or the error the implementation raised."""
+
+    case: Case
+    report: VerifyReport | None
+    error: str | None
+    seconds: float
+
+    @property
+    def verdict(self) -> str:
+        if self.report is None:
+            return "fail"
+        return self.report.verdict
+
+    def passed(self, allow_inconclusive: bool) -> bool:
+        allowed = ("pass", "inconclusive") if allow_inconclusive else ("pass",)
+        return self.verdict in allowed
+
+    @property
+    def worst_error(self) -> float | None:
+        if self.report is None or not self.report.rows:
+            return None
+        return max(row.comparison.max_abs_err for row in self.report.rows)
+
+    def failing_rows(self) -> list[str]:
+        """One line per row that did not pass, for the summary and the JUnit failure."""
+        if self.report is None:
+            return [self.error or "no report"]
+        lines = []
+        for row in self.report.rows:
+            if row.verdict != "pass":
+                c = row.comparison
+                lines.append(
+                    f"{row.tensor}: {row.verdict}, max_abs_err {c.max_abs_err:.3g} "
+                    f"(atol {row.tolerance.atol:g}, rtol {row.tolerance.rtol:g}), "
+                    f"noise floor {row.noise_floor if row.noise_floor is not None else 'n/a'}; "
+                    f"{row.reason}"
+                )
+        return lines
+
+
+@dataclass
+class MatrixReport:
+    """``rnninspect matrix``: one result per case, in file order; ``skipped`` after --fail-fast."""
+
+    path: str
+    versions: dict[str, str]
+    device: str
+    dtype: str
+    allow_inconclusive: bool
+    results: list[CaseResult] = field(default_factory=list)
+    skipped: list[Case] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> int:
+        return sum(result.passed(self.allow_inconclusive) for result in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and not self.skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        cases = []
+        for result in self.results:
+            report = result.report
+            cases.append(
+                {
+                    "name": result.case.name,
+                    "config": result.case.spec.to_dict(),
+                    "spec": result.case.spec.to_spec_string(),
+                    "impl": result.case.options.impl,
+                    "ok": result.passed(self.allow_inconclusive),
+                    "verdict": result.verdict,
+                    "error": result.error,
+                    "seconds": result.seconds,
+                    "parity": [] if report is None else [row.to_dict() for row in report.rows],
+                    "notes": [] if report is None else report.notes,
+                }
+            )
+        cases += [
+            {"name": case.name, "config": case.spec.to_dict(), "verdict": "skipped", "ok": False}
+            for case in self.skipped
+        ]
+        return {
+            "file": self.path,
+            "versions": self.versions,
+            "device": self.device,
+            "dtype": self.dtype,
+            "cases": cases,
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": len(self.skipped),
+            "seconds": self.seconds,
+            "ok": self.ok,
+        }

@@ -15,7 +15,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
@@ -29,7 +29,7 @@ class SpecError(RNNInspectError, ValueError):
     """An invalid configuration or an unparsable SPEC string (exit 2)."""
 
 
-class CellKind(str, Enum):
+class CellKind(StrEnum):
     """The six torch.nn recurrent classes, by their CLI names."""
 
     RNN = "rnn"

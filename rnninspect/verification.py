@@ -41,7 +41,7 @@ class VerifyOptions:
 
     device: str = "cpu"
     dtype: str = "float32"
-    impl: str | None = None
+    impl: str | Factory | None = None
     atol: float | None = None
     rtol: float | None = None
     reference_dtype: str = "float64"
@@ -157,8 +157,12 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
     ref_device = devices.reference_device(device)
     tolerance = _tolerance(options, dtype, device)
     factory: Factory = getattr(nn, spec.cell.torch_name)
-    if options.impl is not None:
-        factory = load_factory(options.impl)
+    label = None
+    if isinstance(options.impl, str):
+        factory, label = load_factory(options.impl), options.impl
+    elif options.impl is not None:
+        factory = options.impl
+        label = getattr(factory, "__qualname__", None) or repr(factory)
 
     estimate = memory.estimate(spec, options.dtype).verify
     limit = options.max_memory
@@ -188,7 +192,7 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         state_dict = {k: v.detach() for k, v in module.state_dict().items()}
         under_test = module
         if options.impl is not None:
-            built = build(factory, spec, state_dict, options.impl)
+            built = build(factory, spec, state_dict, str(label))
             under_test = built.to(device=device, dtype=dtype).train(spec.dropout == 0)
 
         inputs = example_inputs(spec, device, dtype, zero_state=options.zero_state)
@@ -260,7 +264,7 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         timing=timing,
         notes=notes,
         warnings=warned,
-        impl=options.impl,
+        impl=label,
         weight_scale=options.weight_scale,
         zero_state=options.zero_state,
     )

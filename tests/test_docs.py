@@ -49,10 +49,17 @@ IMPL = str(Path(__file__).parent / "impls" / "manual.py") + ":LSTM"
             "--sweep",
             "batch=1,2",
         ],
+        ["matrix"],
     ],
-    ids=["shapes", "verify", "bench"],
+    ids=["shapes", "verify", "bench", "matrix"],
 )
-def test_every_json_key_is_in_json_md(args: list[str]) -> None:
+def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
+    if args == ["matrix"]:
+        path = tmp_path / "m.toml"
+        wrong = IMPL.replace(":LSTM", ":LSTMOutputOff")
+        cases = f'spec = "nn.LSTM(4, 8)"\nimpl = "{wrong}"\n[[case]]\nspec = "nn.GRU(4, 8)"'
+        path.write_text(f"[[case]]\n{cases}\n")
+        args = ["matrix", str(path), "--fail-fast"]
     text = (DOCS / "json.md").read_text()
     doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
 

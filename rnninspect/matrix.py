@@ -1,0 +1,199 @@
+"""``rnninspect matrix``: many configurations from one TOML file, verified in one process.
+
+The file holds optional ``[defaults]``, any number of ``[[case]]`` tables and an optional
+``[matrix]`` whose lists are combined in every way; see docs/ci.md. The whole file is read and
+every case validated (its configuration, its options, its ``impl`` imported) before anything
+runs, so a mistake in the last case is reported before the first one is verified.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rnninspect.impl import load_factory
+from rnninspect.report import Case, CaseResult, MatrixReport, versions
+from rnninspect.spec import DEFAULTS, RNNInspectError, RNNSpec, SpecError, make_spec, parse_spec
+from rnninspect.verification import ImplementationFailed, VerifyOptions, verify
+
+#: Keys of VerifyOptions a case may set, besides the configuration.
+OPTION_KEYS = ("atol", "rtol", "reference_dtype", "zero_state", "weight_scale", "tf32")
+CONFIG_KEYS = tuple(DEFAULTS)
+CASE_KEYS = ("name", "spec", "impl", *CONFIG_KEYS, *OPTION_KEYS)
+TOP_KEYS = ("defaults", "case", "matrix")
+
+
+class MatrixFileError(RNNInspectError):
+    """An unreadable or malformed matrix file, or an invalid case in it (exit 2)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validating
+
+
+def load(path: Path, device: str = "cpu", dtype: str = "float32") -> list[Case]:
+    """Read and validate a matrix file; every case comes back ready to run."""
+    from rnninspect import devices
+
+    devices.resolve_dtype(dtype, devices.resolve_device(device))
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise MatrixFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatrixFileError(f"{path}: cannot read it: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixFileError(f"{path}: not valid TOML: {exc}") from None
+
+    _known(data, TOP_KEYS, f"{path}: top-level table")
+    defaults = _table(data.get("defaults", {}), "[defaults]", path)
+    _known(defaults, (*CONFIG_KEYS, *OPTION_KEYS), f"{path}: [defaults]")
+    raw_cases = data.get("case", [])
+    if not isinstance(raw_cases, list):
+        raise MatrixFileError(f"{path}: 'case' must be an array of tables, written [[case]]")
+    matrix = _table(data.get("matrix", {}), "[matrix]", path)
+    _known(matrix, (*CONFIG_KEYS, *OPTION_KEYS), f"{path}: [matrix]")
+    for key, values in matrix.items():
+        if not isinstance(values, list) or not values:
+            raise MatrixFileError(f"{path}: [matrix] {key} must be a non-empty list of values")
+
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for index, raw in enumerate(raw_cases, start=1):
+        where = f"[[case]] #{index}"
+        case = _table(raw, where, path)
+        if "name" in case:
+            where = f"[[case]] {case['name']!r}"
+        _known(case, CASE_KEYS, f"{path}: {where}")
+        entries.append((where, {**defaults, **case}))
+    keys = list(matrix)
+    combinations = itertools.product(*(matrix[key] for key in keys)) if keys else []
+    for combination in combinations:
+        values = dict(zip(keys, combination, strict=True))
+        summary = ", ".join(f"{key}={value!r}" for key, value in values.items())
+        entries.append((f"[matrix] {summary}", {**defaults, **values}))
+    if not entries:
+        raise MatrixFileError(f"{path}: no cases: add [[case]] tables or a [matrix]")
+
+    cases = [_case(where, values, device, dtype, path) for where, values in entries]
+    return _unique_names(cases)
+
+
+def _table(value: Any, where: str, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MatrixFileError(f"{path}: {where} must be a table")
+    return value
+
+
+def _known(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise MatrixFileError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Path) -> Case:
+    values = dict(values)
+    name = values.pop("name", None)
+    spec_text = values.pop("spec", None)
+    impl = values.pop("impl", None)
+    options = {key: values.pop(key) for key in OPTION_KEYS if key in values}
+    try:
+        given: dict[str, Any] = {}
+        if spec_text is not None:
+            if not isinstance(spec_text, str):
+                raise SpecError(f"spec must be a string, got {spec_text!r}")
+            cell, from_spec = parse_spec(spec_text)
+            given = {"cell": cell, **from_spec}
+        spec = make_spec(**{**given, **values})
+        if impl is not None and not isinstance(impl, str):
+            raise SpecError(f"impl must be a string such as 'pkg.module:Name', got {impl!r}")
+        verify_options = VerifyOptions(
+            device=device, dtype=dtype, impl=impl, timing=False, **options
+        )
+        if impl is not None:
+            load_factory(impl)  # import now: a broken target is bad input, before any run
+    except RNNInspectError as exc:
+        raise MatrixFileError(f"{path}: {where}: {exc}") from None
+    except TypeError as exc:
+        raise MatrixFileError(f"{path}: {where}: {exc}") from None
+    if name is not None and not isinstance(name, str):
+        raise MatrixFileError(f"{path}: {where}: name must be a string")
+    return Case(name or _summary(spec, impl), spec, verify_options)
+
+
+def _summary(spec: RNNSpec, impl: str | None) -> str:
+    """A readable default name: the SPEC string, plus the example-input settings that differ."""
+    extras = [
+        f"{key}={getattr(spec, key)}"
+        for key in ("batch", "seq_len", "unbatched", "seed")
+        if getattr(spec, key) != DEFAULTS[key] and not (key == "seq_len" and spec.cell.is_cell)
+    ]
+    name = " ".join([spec.to_spec_string(), *extras])
+    return f"{name} [{impl}]" if impl else name
+
+
+def _unique_names(cases: list[Case]) -> list[Case]:
+    seen: dict[str, int] = {}
+    unique = []
+    for case in cases:
+        count = seen.get(case.name, 0) + 1
+        seen[case.name] = count
+        unique.append(case if count == 1 else replace(case, name=f"{case.name} #{count}"))
+    return unique
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def run_cases(
+    cases: list[Case],
+    fail_fast: bool = False,
+    allow_inconclusive: bool = False,
+    progress: Callable[[int, Case], None] | None = None,
+) -> Iterator[CaseResult]:
+    """Verify each case in turn; with ``fail_fast``, stop after the first that does not pass."""
+    for index, case in enumerate(cases):
+        started = time.perf_counter()
+        try:
+            result = CaseResult(case, verify(case.spec, case.options), None, 0.0)
+        except ImplementationFailed as exc:
+            result = CaseResult(case, None, str(exc), 0.0)
+        result = replace(result, seconds=time.perf_counter() - started)
+        if progress is not None:
+            progress(index + 1, case)
+        yield result
+        if fail_fast and not result.passed(allow_inconclusive):
+            return
+
+
+def run_matrix(
+    cases: list[Case],
+    path: str,
+    device: str = "cpu",
+    dtype: str = "float32",
+    fail_fast: bool = False,
+    allow_inconclusive: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> MatrixReport:
+    """Verify every case, already validated by :func:`load`, in this one process."""
+    import torch
+
+    report = MatrixReport(path, versions(torch.__version__), device, dtype, allow_inconclusive)
+    started = time.perf_counter()
+
+    def tick(done: int, case: Case) -> None:
+        if progress is not None:
+            progress(done, len(cases), case.name)
+
+    report.results = list(run_cases(cases, fail_fast, allow_inconclusive, tick))
+    report.skipped = cases[len(report.results) :]
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,220 @@
+"""matrix: cases, combinations, validation first, exit codes, JUnit XML, --fail-fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+IMPLS = Path(__file__).parent / "impls" / "manual.py"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "matrix.toml"
+    path.write_text(text)
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["matrix", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def run_json(path: Path, *args: str) -> tuple[int, dict[str, object]]:
+    code, out, err = run(str(path), *args, "--format", "json")
+    assert out, err
+    return code, json.loads(out)
+
+
+def test_cases_only(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+[[case]]
+name = "encoder"
+spec = "nn.LSTM(6, 8, num_layers=2, bidirectional=True)"
+impl = "{IMPLS}:LSTM"
+
+[[case]]
+spec = "nn.GRUCell(4, 8)"
+""",
+    )
+    code, doc = run_json(path)
+    assert code == 0
+    cases = doc["cases"]
+    assert isinstance(cases, list)
+    assert [c["name"] for c in cases] == ["encoder", "nn.GRUCell(4, 8)"]
+    assert cases[0]["impl"] == f"{IMPLS}:LSTM"
+    assert all(c["ok"] and c["parity"] for c in cases)
+    assert (doc["passed"], doc["failed"], doc["ok"]) == (2, 0, True)
+
+
+def test_matrix_only_runs_every_combination_on_top_of_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[defaults]
+batch = 2
+hidden_size = 6
+
+[matrix]
+cell = ["rnn", "lstm", "gru"]
+num_layers = [1, 2]
+bidirectional = [false, true]
+""",
+    )
+    code, doc = run_json(path)
+    assert code == 0
+    cases = doc["cases"]
+    assert isinstance(cases, list) and len(cases) == 12
+    configs = [c["config"] for c in cases]
+    assert {(c["cell"], c["num_layers"], c["bidirectional"]) for c in configs} == {
+        (cell, layers, bi) for cell in ("rnn", "lstm", "gru") for layers in (1, 2)
+        for bi in (False, True)
+    }  # fmt: skip
+    assert all(c["batch"] == 2 and c["hidden_size"] == 6 for c in configs)
+    assert len({c["name"] for c in cases}) == 12
+
+
+def test_mixed_file_and_table_view(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[case]]
+spec = "nn.GRU(4, 8)"
+seq_len = 7
+
+[matrix]
+cell = ["rnn", "gru"]
+""",
+    )
+    code, out, err = run(str(path))
+    assert code == 0, err
+    assert "nn.GRU(4, 8) seq_len=7" in out and "nn.RNN(10, 20)" in out
+    assert "3 passed, 0 failed; 3 cases" in out
+
+
+def test_planted_wrong_impl_fails_exactly_its_own_case_and_junit(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+[[case]]
+name = "good"
+spec = "nn.LSTM(6, 8)"
+impl = "{IMPLS}:LSTM"
+
+[[case]]
+name = "wrong gates"
+spec = "nn.LSTM(6, 8)"
+impl = "{IMPLS}:LSTMWrongGateOrder"
+
+[[case]]
+name = "torch"
+spec = "nn.GRU(6, 8)"
+""",
+    )
+    xml_path = tmp_path / "report.xml"
+    code, out, err = run(str(path), "--junit-xml", str(xml_path))
+    assert code == 1, err
+    assert "wrong gates: output: fail" in out
+    assert "2 passed, 1 failed" in out
+    root = ET.parse(xml_path).getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "1")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {"good", "wrong gates", "torch"}
+    failure = cases["wrong gates"].find("failure")
+    assert failure is not None and "output: fail" in (failure.text or "")
+    assert cases["good"].find("failure") is None and cases["torch"].find("failure") is None
+
+
+def test_fail_fast_skips_the_rest(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+[[case]]
+name = "wrong"
+spec = "nn.LSTM(6, 8)"
+impl = "{IMPLS}:LSTMOutputOff"
+
+[[case]]
+name = "never run"
+spec = "nn.GRU(6, 8)"
+""",
+    )
+    xml_path = tmp_path / "report.xml"
+    code, doc = run_json(path, "--fail-fast", "--junit-xml", str(xml_path))
+    assert code == 1
+    cases = doc["cases"]
+    assert isinstance(cases, list)
+    assert [c["verdict"] for c in cases] == ["fail", "skipped"]
+    suite = ET.parse(xml_path).getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == "1"
+
+
+def test_markdown_view(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[case]]\nspec = "nn.RNN(4, 8)"\n')
+    code, out, _ = run(str(path), "--format", "markdown")
+    assert code == 0
+    assert "| `nn.RNN(4, 8)` |" in out and "**1 passed, 0 failed;" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[case]\nspec = 1", "not valid TOML"),
+        (
+            '[defaults]\nhiden_size = 4\n[[case]]\nspec = "nn.RNN(4, 8)"',
+            "[defaults]: unknown key 'hiden_size'; did you mean 'hidden_size'?",
+        ),
+        (
+            '[[case]]\nname = "x"\nspec = "nn.RNN(4, 8)"\nnum_layer = 2',
+            "[[case]] 'x': unknown key 'num_layer'; did you mean 'num_layers'?",
+        ),
+        ('[matrix]\ncells = ["rnn"]', "[matrix]: unknown key 'cells'; did you mean 'cell'?"),
+        ('[matrix]\ncell = "rnn"', "[matrix] cell must be a non-empty list"),
+        (
+            '[[case]]\nspec = "nn.RNN(4, 8)"\n[[case]]\nspec = "nn.GRU(4, 0)"',
+            "[[case]] #2: hidden_size (--hidden-size) must be an integer >= 1, got 0",
+        ),
+        (
+            '[matrix]\ncell = ["rnn", "gru"]\nnonlinearity = ["relu"]',
+            "[matrix] cell='gru', nonlinearity='relu': nonlinearity (--nonlinearity) applies",
+        ),
+        ('[[case]]\nspec = "nn.LSTM(4, 8, foo=1)"', "unexpected keyword argument 'foo'"),
+        ('[[case]]\nspec = "nn.RNN(4, 8)"\natol = -1', "--atol must be a finite number >= 0"),
+        ('[[case]]\nspec = "nn.RNN(4, 8)"\nimpl = "nowhere.py:X"', "--impl: no such file"),
+        ("[defaults]\nbatch = 2", "no cases"),
+        ('surprise = 1\n[[case]]\nspec = "nn.RNN(4, 8)"', "unknown key 'surprise'"),
+    ],
+)
+def test_validation_errors_exit_2_before_anything_runs(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    # a first case that would take long if it ran: nothing may run before validation ends
+    path = write(tmp_path, text)
+    code, out, err = run(str(path))
+    assert code == 2, err
+    assert out == ""
+    assert err.startswith("Error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_unreadable_file_and_bad_junit_folder(tmp_path: Path) -> None:
+    code, _, err = run(str(tmp_path / "missing.toml"))
+    assert code == 2 and "no such file" in err
+    path = write(tmp_path, '[[case]]\nspec = "nn.RNN(4, 8)"\n')
+    code, _, err = run(str(path), "--junit-xml", str(tmp_path / "no" / "such" / "r.xml"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_device_unavailable_exits_3(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[case]]\nspec = "nn.RNN(4, 8)"\n')
+    code, _, err = run(str(path), "--device", "mps")
+    assert code == 3 and "MPS is not available" in err
