@@ -12,8 +12,6 @@ from rnninspect.build import example_inputs, run_module, torch_module, torch_war
 from rnninspect.report import Measured, ShapesReport, VerifyReport, versions
 from rnninspect.shapes import parameter_shapes, tensor_shapes
 from rnninspect.spec import RNNSpec, make_spec, resolve
-from rnninspect.verification import VerifyOptions
-from rnninspect.verification import verify as run_verify
 
 
 def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
@@ -73,6 +71,10 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
     factory itself), ``atol``, ``rtol``, ``reference_dtype``, ``zero_state``, ``weight_scale``,
     ``tf32``, ``timing`` (default False here) and ``max_memory``.
     """
+    # imported here: verification brings torch.utils.benchmark, which `shapes` does not need
+    from rnninspect.verification import VerifyOptions
+    from rnninspect.verification import verify as run_verify
+
     option_names = {f.name for f in dataclasses.fields(VerifyOptions)}
     options = {key: settings.pop(key) for key in list(settings) if key in option_names}
     options.setdefault("timing", False)

@@ -230,3 +230,15 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["config"]["cell"] == "gru"
+
+
+def test_shapes_does_not_import_what_only_verify_and_bench_need() -> None:
+    probe = (
+        "import sys; from rnninspect.cli import main; "
+        "main(['shapes', '--format', 'json'], standalone_mode=False); "
+        "print(sorted(m for m in ('torch.utils.benchmark', 'rnninspect.verification') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("[]")
