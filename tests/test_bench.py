@@ -135,3 +135,11 @@ def test_bad_input(args: list[str], message: str) -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr
+
+
+def test_gru_and_rnn_cells() -> None:
+    gru = flop_count(make_spec(cell="gru_cell", input_size=5, hidden_size=3, batch=2))
+    assert gru.macs == 2 * 9 * (5 + 3)  # 3 gates x 3 hidden, by 5 inputs + 3 hidden, 2 samples
+    assert gru.elementwise == 2 * (2 * 9 + 11 * 3)  # bias adds 2 x 9, element-wise 11 x 3
+    rnn = flop_count(make_spec(cell="rnn_cell", input_size=5, hidden_size=3, batch=2, bias=False))
+    assert (rnn.macs, rnn.elementwise) == (2 * 3 * (5 + 3), 2 * 2 * 3)
