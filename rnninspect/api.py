@@ -27,17 +27,17 @@ def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport
     with torch_warnings() as warned, torch.no_grad():
         module = torch_module(spec)
         inputs = example_inputs(spec)
-        produced = {**inputs, **run_module(module, spec, inputs)}
+        produced = {**inputs, **run_module(module, spec, inputs, keep_packed=True)}
 
     predicted_tensors = {t.name: t for t in tensor_shapes(spec)}
+    shapes = {name: tuple(value.shape) for name, value in produced.items()}
     tensors = [
-        Measured(predicted_tensors.get(name), name, tuple(value.shape))
-        for name, value in produced.items()
+        Measured(predicted, name, shapes.get(name)) for name, predicted in predicted_tensors.items()
     ]
     tensors += [
-        Measured(predicted, name, None)
-        for name, predicted in predicted_tensors.items()
-        if name not in produced
+        Measured(None, name, shape)
+        for name, shape in shapes.items()
+        if name not in predicted_tensors
     ]
 
     predicted_params = {p.name: p for p in parameter_shapes(spec)}

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnninspect.shapes import tensor_shapes
 from rnninspect.spec import RNNSpec
@@ -66,21 +67,47 @@ def example_inputs(
     return tensors
 
 
-def run_module(module: nn.Module, spec: RNNSpec, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
-    """One forward pass of a torch-style module; the results by the contract's tensor names."""
+def run_module(
+    module: nn.Module, spec: RNNSpec, inputs: dict[str, Tensor], keep_packed: bool = False
+) -> dict[str, Tensor]:
+    """One forward pass of a torch-style module; the results by the contract's tensor names.
+
+    With ``spec.lengths`` the input is packed with ``pack_padded_sequence(...,
+    enforce_sorted=False)`` and the output padded back to ``seq_len`` steps; ``keep_packed``
+    adds ``packed_input.data``, ``packed_input.batch_sizes`` and ``packed_output.data``.
+    """
     state: Tensor | tuple[Tensor, Tensor] = inputs["h0"]
     if spec.has_cell_state:
         state = (inputs["h0"], inputs["c0"])
-    result = module(inputs["input"], state)
+    packed = None
+    if spec.lengths is not None:
+        packed = pack_padded_sequence(
+            inputs["input"],
+            torch.tensor(spec.lengths),
+            batch_first=spec.batch_first,
+            enforce_sorted=False,
+        )
+    result = module(inputs["input"] if packed is None else packed, state)
     if spec.cell.is_cell:
         names = ("h1", "c1") if spec.has_cell_state else ("h1",)
         values = result if spec.has_cell_state else (result,)
         return dict(zip(names, values, strict=True))
     output, final = result
+    extras: dict[str, Tensor] = {}
+    if isinstance(output, PackedSequence):
+        if keep_packed and packed is not None:
+            extras = {
+                "packed_input.data": packed.data,
+                "packed_input.batch_sizes": packed.batch_sizes,
+                "packed_output.data": output.data,
+            }
+        output, _ = pad_packed_sequence(
+            output, batch_first=spec.batch_first, total_length=spec.seq_len
+        )
     if spec.has_cell_state:
         h_n, c_n = final
-        return {"output": output, "h_n": h_n, "c_n": c_n}
-    return {"output": output, "h_n": final}
+        return {**extras, "output": output, "h_n": h_n, "c_n": c_n}
+    return {**extras, "output": output, "h_n": final}
 
 
 @contextmanager

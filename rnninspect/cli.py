@@ -37,6 +37,7 @@ CONFIG_KEYS = (
     "seq_len",
     "unbatched",
     "seed",
+    "lengths",
 )
 
 
@@ -133,6 +134,11 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--seed", type=int, metavar="N", help="Seeds weights and inputs.  [default: 0]"
+        ),
+        click.option(
+            "--lengths",
+            metavar="5,3,2",
+            help="Pack a batch of sequences of these lengths (pack_padded_sequence).",
         ),
         click.option(
             "--format",

@@ -17,6 +17,7 @@ from rich.text import Text
 from rnninspect.memory import format_bytes
 from rnninspect.report import BenchReport, MatrixReport, Measured, ShapesReport, VerifyReport
 from rnninspect.shapes import ParameterShape, TensorShape, direction_label
+from rnninspect.spec import RNNSpec
 
 FORMATS = ("table", "json", "markdown")
 
@@ -95,9 +96,29 @@ def _heading(report: ShapesReport | VerifyReport | BenchReport) -> str:
         example = "unbatched input" if spec.unbatched else f"batch {spec.batch}"
     elif spec.unbatched:
         example = f"unbatched input · seq_len {spec.seq_len}"
+    elif spec.lengths is not None:
+        lengths = ",".join(str(n) for n in spec.lengths)
+        example = f"packed: lengths {lengths} · batch {spec.batch} · seq_len {spec.seq_len}"
     else:
         example = f"batch {spec.batch} · seq_len {spec.seq_len}"
     return f"{spec.to_spec_string()} · {example} · seed {spec.seed}"
+
+
+def _packed_note(spec: RNNSpec) -> str | None:
+    """What packing changes, for a learner: which steps count, and what h_n holds."""
+    if spec.lengths is None:
+        return None
+    note = (
+        "Packed with pack_padded_sequence(..., enforce_sorted=False): only each sequence's "
+        "first lengths[i] steps are computed. output is padded back to seq_len with zeros "
+        "after each sequence's end. h_n holds each sequence's own last valid step"
+    )
+    if spec.bidirectional:
+        note += (
+            " for the forward direction, and for the reverse direction the state after reading "
+            "each sequence back from its own last step to its first"
+        )
+    return note + "."
 
 
 def _param_groups(report: ShapesReport) -> list[tuple[str, list[Measured]]]:
@@ -141,7 +162,11 @@ def shapes_table(report: ShapesReport) -> RenderableType:
     tensors.add_column("dims")
     for row in report.tensors:
         tensors.add_row(row.name, _shape(row.shape), _dims(row))
-    parts += [tensors, Text(_legend(report), style="dim"), Text("")]
+    parts += [tensors, Text(_legend(report), style="dim")]
+    note = _packed_note(report.spec)
+    if note:
+        parts.append(Text(note))
+    parts.append(Text(""))
 
     params = Table(title="Parameters", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     params.add_column("parameter", style="cyan", no_wrap=True)
@@ -195,7 +220,8 @@ def shapes_markdown(report: ShapesReport) -> str:
         )
     )
     legend = _legend(report).replace("\n", " · ")
-    out.append(f"\n{legend}\n\n#### Parameters\n\n")
+    note = _packed_note(report.spec)
+    out.append(f"\n{legend}\n\n" + (f"{note}\n\n" if note else "") + "#### Parameters\n\n")
     rows: list[tuple[str, ...]] = []
     for label, group in _param_groups(report):
         rows += [(label, f"`{r.name}`", _shape(r.shape), f"{r.numel:,}", *_axes(r)) for r in group]

@@ -229,9 +229,8 @@ class BenchReport:
 
     @property
     def tokens(self) -> int:
-        """Time steps of all sequences in one forward pass: batch x sequence length."""
-        batch = 1 if self.spec.unbatched else self.spec.batch
-        return batch * (1 if self.spec.cell.is_cell else self.spec.seq_len)
+        """Valid time steps of all sequences in one forward pass."""
+        return self.spec.tokens
 
     @property
     def ratio(self) -> float:

@@ -77,9 +77,17 @@ def tensor_shapes(spec: RNNSpec) -> list[TensorShape]:
     time = (Dim(spec.seq_len, "L", "seq_len"),)
     sequence = (*batch, *time) if spec.batch_first else (*time, *batch)
 
-    tensors = [TensorShape("input", (*sequence, h_in)), TensorShape("h0", (stack, *batch, h_out))]
+    tensors = [TensorShape("input", (*sequence, h_in))]
+    if spec.lengths is not None:
+        steps = Dim(sum(spec.lengths), "sum(L_i)", "sum(lengths)")
+        longest = Dim(max(spec.lengths), "max(L_i)", "max(lengths)")
+        tensors.append(TensorShape("packed_input.data", (steps, h_in)))
+        tensors.append(TensorShape("packed_input.batch_sizes", (longest,)))
+    tensors.append(TensorShape("h0", (stack, *batch, h_out)))
     if spec.has_cell_state:
         tensors.append(TensorShape("c0", (stack, *batch, h_cell)))
+    if spec.lengths is not None:
+        tensors.append(TensorShape("packed_output.data", (steps, d_h_out)))
     tensors.append(TensorShape("output", (*sequence, d_h_out)))
     tensors.append(TensorShape("h_n", (stack, *batch, h_out)))
     if spec.has_cell_state:
@@ -181,8 +189,6 @@ def flop_count(spec: RNNSpec) -> FlopCount:
     """
     gates = len(spec.cell.gate_names)
     rows = gates * spec.hidden_size
-    samples = 1 if spec.unbatched else spec.batch
-    steps = 1 if spec.cell.is_cell else spec.seq_len
     layers = 1 if spec.cell.is_cell else spec.num_layers
     macs = elementwise = 0
     for layer in range(layers):
@@ -191,4 +197,4 @@ def flop_count(spec: RNNSpec) -> FlopCount:
         macs += spec.num_directions * per_step
         work = _ELEMENTWISE[spec.cell.family] * spec.hidden_size + (2 * rows if spec.bias else 0)
         elementwise += spec.num_directions * work
-    return FlopCount(macs * samples * steps, elementwise * samples * steps)
+    return FlopCount(macs * spec.tokens, elementwise * spec.tokens)

@@ -93,7 +93,10 @@ _POSITIONAL = {
 }
 
 #: Settings that only the sequence classes (RNN, LSTM, GRU) have.
-SEQUENCE_ONLY = ("num_layers", "batch_first", "dropout", "bidirectional", "seq_len")
+SEQUENCE_ONLY = ("num_layers", "batch_first", "dropout", "bidirectional", "seq_len", "lengths")
+
+#: The largest seed: torch's generators take 64-bit seeds, and rnninspect offsets it a little.
+MAX_SEED = 2**63 - 16
 
 
 def option_name(key: str) -> str:
@@ -124,6 +127,7 @@ class RNNSpec:
     seq_len: int = 5
     unbatched: bool = False
     seed: int = 0
+    lengths: tuple[int, ...] | None = None
 
     @property
     def num_directions(self) -> int:
@@ -142,7 +146,16 @@ class RNNSpec:
         """Every CONFIG value by its long name with underscores (the contract's ``config``)."""
         values = dataclasses.asdict(self)
         values["cell"] = self.cell.value
+        values["lengths"] = None if self.lengths is None else list(self.lengths)
         return values
+
+    @property
+    def tokens(self) -> int:
+        """Valid time steps of all sequences: the sum of the lengths, else batch x seq_len."""
+        if self.lengths is not None:
+            return sum(self.lengths)
+        batch = 1 if self.unbatched else self.batch
+        return batch * (1 if self.cell.is_cell else self.seq_len)
 
     def constructor_kwargs(self) -> dict[str, Any]:
         """The keyword arguments torch's constructor for this class takes."""
@@ -291,6 +304,8 @@ def make_spec(**given: Any) -> RNNSpec:
     for name in ("input_size", "hidden_size", "batch", "seq_len", "num_layers"):
         _positive_int(name, values[name])
     _int(values["seed"], "seed", minimum=0)
+    if values["seed"] > MAX_SEED:
+        raise SpecError(f"seed (--seed) must be at most {MAX_SEED}, got {values['seed']}")
     _int(values["proj_size"], "proj_size", minimum=0)
     for name in ("bias", "batch_first", "bidirectional", "unbatched"):
         _bool(name, values[name])
@@ -322,7 +337,45 @@ def make_spec(**given: Any) -> RNNSpec:
         raise SpecError(
             "--batch does not apply with --unbatched, whose input has no batch dimension"
         )
+    values["lengths"] = lengths = _lengths(values["lengths"])
+    if lengths is not None:
+        if values["unbatched"]:
+            raise SpecError("--lengths does not apply with --unbatched: it packs a batch")
+        if "batch" in given and given["batch"] != len(lengths):
+            raise SpecError(
+                f"--batch {given['batch']} disagrees with --lengths, which gives "
+                f"{len(lengths)} sequences"
+            )
+        values["batch"] = len(lengths)
+        if "seq_len" not in given:
+            values["seq_len"] = max(lengths)
+        elif given["seq_len"] < max(lengths):
+            raise SpecError(
+                f"--seq-len {given['seq_len']} is shorter than the longest of --lengths "
+                f"({max(lengths)})"
+            )
     return RNNSpec(**values)
+
+
+def _lengths(value: Any) -> tuple[int, ...] | None:
+    """``--lengths``: ``"5,3,2"`` or a list of integers, each at least 1."""
+    if value is None:
+        return None
+    items = value
+    if isinstance(value, str):
+        try:
+            items = [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise SpecError(f"--lengths must be integers such as 5,3,2, got {value!r}") from None
+    if not isinstance(items, list | tuple) or not items:
+        raise SpecError(f"--lengths must be one or more integers such as 5,3,2, got {value!r}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+            raise SpecError(
+                f"--lengths must be integers >= 1 (a sequence of length 0 cannot be packed), "
+                f"got {item!r}"
+            )
+    return tuple(items)
 
 
 def _cell(value: Any) -> CellKind:

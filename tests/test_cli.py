@@ -73,6 +73,7 @@ def test_shapes_json_is_one_document_with_the_contract_keys(runner: CliRunner) -
         "seq_len": 5,
         "unbatched": False,
         "seed": 0,
+        "lengths": None,
     }
     assert set(doc["versions"]) == {"rnninspect", "torch", "python"}
     assert doc["versions"]["rnninspect"] == __version__

@@ -70,19 +70,29 @@ def run_direction(
     h: Tensor,
     c: Tensor | None,
     reverse: bool,
+    valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """One layer in one direction over the whole sequence.
 
     x (L, N, H_in), h (N, H_out), c (N, H_cell) or None. Returns the outputs in time order
     (L, N, H_out) and the final h and c, which for the reverse direction are the states after
-    reading back to the first step.
+    reading back to the first step. ``valid`` (L, N, 1), for packed sequences, marks the steps
+    inside each sequence: elsewhere the state is left as it is and the output is zero, so each
+    sequence stops at its own length and the reverse direction starts at its own last step.
     """
     gi = weights.project_input(x)  # (L, N, G*H_cell), hoisted out of the loop
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     outputs: list[Tensor] = [h] * x.shape[0]
     for t in steps:
-        h, c = step(spec, weights, gi[t], h, c)  # (N, H_out), (N, H_cell)
-        outputs[t] = h
+        h_next, c_next = step(spec, weights, gi[t], h, c)  # (N, H_out), (N, H_cell)
+        if valid is None:
+            h, c = h_next, c_next
+            outputs[t] = h
+            continue
+        inside = valid[t]  # (N, 1)
+        h = torch.where(inside, h_next, h)
+        c = None if c is None or c_next is None else torch.where(inside, c_next, c)
+        outputs[t] = torch.where(inside, h_next, torch.zeros_like(h_next))
     return torch.stack(outputs), h, c  # (L, N, H_out)
 
 
@@ -105,6 +115,12 @@ def run_sequence(
     elif spec.batch_first:
         x = x.transpose(0, 1)  # (L, N, H_in)
 
+    valid = None
+    if spec.lengths is not None:
+        time = torch.arange(x.shape[0], device=x.device)[:, None]  # (L, 1)
+        lengths = torch.tensor(spec.lengths, device=x.device)[None, :]  # (1, N)
+        valid = (time < lengths)[..., None]  # (L, N, 1)
+
     layer_input = x
     h_n: list[Tensor] = []
     c_n: list[Tensor] = []
@@ -114,7 +130,9 @@ def run_sequence(
             index = layer * spec.num_directions + direction
             weights = DirectionWeights.of(params, suffix)
             c = None if c0 is None else c0[index]
-            out, h, c = run_direction(spec, weights, layer_input, h0[index], c, direction == 1)
+            out, h, c = run_direction(
+                spec, weights, layer_input, h0[index], c, direction == 1, valid
+            )
             outputs.append(out)  # (L, N, H_out)
             h_n.append(h)
             if c is not None:
