@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
-from rnninspect.report import Measured, ShapesReport, VerifyReport, versions
+from rnninspect.report import InferReport, Measured, ShapesReport, VerifyReport, versions
 from rnninspect.shapes import parameter_shapes, tensor_shapes
 from rnninspect.spec import RNNSpec, make_spec, resolve
 
@@ -83,3 +84,13 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
     else:
         spec = resolve(spec, settings)
     return run_verify(spec, VerifyOptions(**options))
+
+
+def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
+    """Every recurrent module in a checkpoint (``.pt``, ``.pth``, ``.bin``, ``.safetensors``)."""
+    from rnninspect.checkpoint import load_tensors
+    from rnninspect.infer import infer_modules
+
+    tensors = load_tensors(Path(path), max_memory)
+    shapes = {name: tuple(value.shape) for name, value in tensors.items()}
+    return InferReport(str(path), versions(torch.__version__), infer_modules(shapes), len(shapes))

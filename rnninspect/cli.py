@@ -476,3 +476,38 @@ def _write_atomically(path: Any, text: str) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+@main.command()
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="Refuse a checkpoint that would load more than SIZE.  [default: 80% of free memory]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="table for a person, json for scripts, markdown for issues and PRs.",
+)
+def infer(file: str, max_memory: str | None, fmt: str) -> int:
+    """Every recurrent module in a checkpoint, and a SPEC that rebuilds it.
+
+    Reads .pt/.pth/.bin with torch.load(weights_only=True) (never plain unpickling; the size is
+    checked before the real load) and .safetensors with the safetensors package. Infers cell,
+    sizes, layers, bias, directions and proj_size from the shapes. Exit 0 when modules are
+    found, 1 when none is or a group is inconsistent, 2 when the file cannot be read.
+    """
+    from rnninspect import api, memory, render
+    from rnninspect.checkpoint import torch_version_warning
+
+    warning = torch_version_warning()
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    report = api.infer(file, limit)
+    render.emit(report, fmt)
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED

@@ -17,6 +17,7 @@ from rnninspect.shapes import FlopCount, ParameterShape, TensorShape
 from rnninspect.spec import RNNSpec
 
 if TYPE_CHECKING:
+    from rnninspect.infer import Inconsistent, Inferred
     from rnninspect.parity import ParityRow, Tolerance
     from rnninspect.steps import StepParity
     from rnninspect.timing import Timing
@@ -429,5 +430,37 @@ class MatrixReport:
             "failed": self.failed,
             "skipped": len(self.skipped),
             "seconds": self.seconds,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class InferReport:
+    """``rnninspect infer``: the recurrent modules found in one checkpoint."""
+
+    path: str
+    versions: dict[str, str]
+    modules: list[Inferred | Inconsistent]
+    tensors: int
+
+    @property
+    def found(self) -> list[Inferred]:
+        from rnninspect.infer import Inferred
+
+        return [m for m in self.modules if isinstance(m, Inferred)]
+
+    @property
+    def ok(self) -> bool:
+        """At least one module, and every recurrent-looking group consistent."""
+        return bool(self.modules) and len(self.found) == len(self.modules)
+
+    def to_dict(self) -> dict[str, Any]:
+        from rnninspect.infer import summary
+
+        return {
+            "file": self.path,
+            "versions": self.versions,
+            "tensors": self.tensors,
+            "modules": [summary(module) for module in self.modules],
             "ok": self.ok,
         }

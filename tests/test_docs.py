@@ -50,8 +50,9 @@ IMPL = str(Path(__file__).parent / "impls" / "manual.py") + ":LSTM"
             "batch=1,2",
         ],
         ["matrix"],
+        ["infer"],
     ],
-    ids=["shapes", "verify", "bench", "matrix"],
+    ids=["shapes", "verify", "bench", "matrix", "infer"],
 )
 def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
     if args == ["matrix"]:
@@ -60,6 +61,14 @@ def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
         cases = f'spec = "nn.LSTM(4, 8)"\nimpl = "{wrong}"\n[[case]]\nspec = "nn.GRU(4, 8)"'
         path.write_text(f"[[case]]\n{cases}\n")
         args = ["matrix", str(path), "--fail-fast"]
+    if args == ["infer"]:
+        import torch
+        from torch import nn
+
+        state = {f"a.{k}": v for k, v in nn.LSTM(2, 4).state_dict().items()}
+        state["b.weight_ih_l0"] = torch.zeros(3, 2)  # a group with no weight_hh: inconsistent
+        torch.save({"model": state}, tmp_path / "c.pt")
+        args = ["infer", str(tmp_path / "c.pt")]
     text = (DOCS / "json.md").read_text()
     doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
 

@@ -1,0 +1,146 @@
+"""Reading checkpoints safely: weights only, size checked first, nothing in the file executed.
+
+``.pt``/``.pth``/``.bin`` (torch.save) go through ``torch.load(..., weights_only=True)``, with
+``weights_only=True`` passed explicitly: an inherited ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
+turns off only the default, never an explicit choice. There is no fallback to plain unpickling.
+Before the real load, the bytes it would allocate are counted (the archive's uncompressed sizes,
+and every tensor's size read on the meta device) and refused past the memory limit: a small
+re-compressed file can expand to gigabytes. ``.safetensors`` files are read with the safetensors
+package, whose header gives every shape before any data is read.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnninspect import memory
+from rnninspect.spec import RNNInspectError
+
+#: torch releases that fixed published bypasses of weights-only loading.
+SAFE_TORCH = (2, 10)
+
+
+class CheckpointError(RNNInspectError):
+    """A checkpoint that cannot be read, or that weights-only loading refuses (exit 2)."""
+
+
+def torch_version_warning() -> str | None:
+    """A warning when this torch predates the fixes for weights-only loading bypasses."""
+    parts = torch.__version__.split("+")[0].split(".")
+    try:
+        version = (int(parts[0]), int(parts[1]))
+    except (ValueError, IndexError):
+        return None
+    if version >= SAFE_TORCH:
+        return None
+    return (
+        f"torch {torch.__version__} predates fixes for published bypasses of weights-only "
+        "loading (CVE-2025-32434, fixed in 2.6; CVE-2026-24747, fixed in 2.10): prefer "
+        ".safetensors for checkpoints from untrusted sources"
+    )
+
+
+def load_tensors(path: Path, limit: int | None = None) -> dict[str, Tensor]:
+    """Every tensor in a checkpoint, by its dotted path (``model.encoder.rnn.weight_ih_l0``).
+
+    State dicts nested in the usual checkpoint shapes (``{"model": ..., "optimizer": ...}``,
+    ``{"state_dict": ...}``, a bare state dict) are all found; the containers' keys become part
+    of the path.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    limit = memory.default_limit() if limit is None else limit
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path, limit)
+    needed = _torch_bytes(path)
+    memory.check(needed, limit, f"loading {path.name}")
+    try:
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{path}: {_refusal(exc)}") from None
+    return dict(_flatten(data, ""))
+
+
+def _torch_bytes(path: Path) -> int:
+    """Bytes a real load would allocate, found without allocating them."""
+    archive = 0
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                archive = sum(info.file_size for info in zf.infolist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CheckpointError(f"{path}: not a readable torch.save archive: {exc}") from None
+    try:
+        shapes = torch.load(path, weights_only=True, map_location="meta")
+    except Exception as exc:
+        raise CheckpointError(f"{path}: {_refusal(exc)}") from None
+    tensors = sum(t.numel() * t.element_size() for _, t in _flatten(shapes, ""))
+    return max(archive, tensors, path.stat().st_size)
+
+
+def _refusal(exc: BaseException) -> str:
+    """Why loading failed, in a line; never torch's advice to retry with weights_only=False."""
+    text = " ".join(str(exc).split())
+    if text.startswith("Weights only load failed"):
+        reason = text.split("trusted source.", 1)[-1]
+        reason = reason.split("Check the documentation of torch.load")[0]
+        reason = reason.split("WeightsUnpickler error:")[-1].strip(" .:")
+        if "GLOBAL" in reason or "global" in reason:
+            return (
+                "weights-only loading refused it: it holds more than tensors and plain "
+                f"containers, and nothing in it was run ({reason[:200]})"
+            )
+        return f"cannot read it as a torch checkpoint (weights-only unpickler: {reason[:200]})"
+    return f"cannot read it as a torch checkpoint: {type(exc).__name__}: {text[:200]}"
+
+
+def _load_safetensors(path: Path, limit: int) -> dict[str, Tensor]:
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise CheckpointError(
+            "reading .safetensors needs the safetensors package: pip install safetensors"
+        ) from None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            keys = list(handle.keys())
+            needed = 0
+            for key in keys:
+                piece = handle.get_slice(key)
+                size = _DTYPE_SIZES.get(piece.get_dtype(), 8)
+                needed += math.prod(piece.get_shape()) * size
+            memory.check(needed, limit, f"loading {path.name}")
+            return {key: handle.get_tensor(key) for key in keys}
+    except RNNInspectError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        raise CheckpointError(f"{path}: not a readable .safetensors file: {text[:300]}") from None
+
+
+_DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1}  # fmt: skip
+
+
+def _flatten(value: Any, prefix: str, depth: int = 0) -> Iterator[tuple[str, Tensor]]:
+    """Tensors in nested dicts, lists and tuples, by dotted path; other values are skipped."""
+    if isinstance(value, Tensor):
+        yield prefix, value
+        return
+    if depth > 8:
+        return
+    items: Any = ()
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    for key, item in items:
+        name = f"{prefix}.{key}" if prefix else str(key)
+        yield from _flatten(item, name, depth + 1)
