@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
 from rnninspect.report import InferReport, Measured, ShapesReport, VerifyReport, versions
 from rnninspect.shapes import parameter_shapes, tensor_shapes
-from rnninspect.spec import RNNSpec, make_spec, resolve
+from rnninspect.spec import RNNSpec, make_spec, parse_spec, resolve
 
 
 def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
@@ -94,3 +96,28 @@ def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
     tensors = load_tensors(Path(path), max_memory)
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
     return InferReport(str(path), versions(torch.__version__), infer_modules(shapes), len(shapes))
+
+
+def trained(
+    path: str | Path,
+    prefix: str | None,
+    spec_text: str | None,
+    given: Mapping[str, Any],
+    max_memory: int | None = None,
+) -> tuple[RNNSpec, dict[str, Tensor]]:
+    """``--weights FILE --prefix P``: the module's configuration (weights first, the given
+    settings for what they do not record) and its state dict under torch's own names."""
+    from rnninspect.checkpoint import load_tensors
+    from rnninspect.infer import infer_modules, select, spec_with_weights
+
+    tensors = load_tensors(Path(path), max_memory)
+    shapes = {name: tuple(value.shape) for name, value in tensors.items()}
+    module = select(infer_modules(shapes), prefix, str(path))
+    settings = dict(given)
+    if spec_text is not None:
+        cell, from_spec = parse_spec(spec_text)
+        settings = {"cell": cell.value, **from_spec, **settings}
+    spec = spec_with_weights(module, {k: v for k, v in settings.items() if v is not None})
+    start = f"{module.prefix}." if module.prefix else ""
+    state = {name: tensors[start + name] for name in module.shapes}
+    return spec, state

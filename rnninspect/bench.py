@@ -42,6 +42,8 @@ class BenchOptions:
     peak_gflops: float | None = None
     tf32: bool = False
     max_memory: int | None = None
+    weights: Mapping[str, Tensor] | None = None
+    weights_source: str | None = None
 
     def __post_init__(self) -> None:
         if not (self.min_time > 0 and math.isfinite(self.min_time)):
@@ -103,6 +105,8 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
 
     with devices.tf32(options.tf32), torch_warnings() as warned:
         module = torch_module(dataclasses.replace(spec, dropout=0.0), device, dtype)
+        if options.weights is not None:
+            module.load_state_dict(options.weights, strict=True)
         inputs = example_inputs(spec, device, dtype)
         params = dict(module.named_parameters())
         sides: dict[str, Forward] = {
@@ -143,6 +147,7 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
         memory=estimate,
         peak_bytes=peak,
         warnings=warned,
+        weights_source=options.weights_source,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from rnninspect import __version__
-from rnninspect.spec import CellKind, RNNInspectError, resolve
+from rnninspect.spec import CellKind, RNNInspectError, SpecError, resolve
 
 #: Exit codes of the contract.
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -165,10 +165,35 @@ def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(spec_text: str | None, **options: Any) -> Any:
-        spec = spec_from(spec_text, options)
-        return command(spec=spec, **options)
+        path = options.pop("weights", None)
+        prefix = options.pop("prefix", None)
+        if path is None:
+            if prefix is not None:
+                raise click.UsageError("--prefix needs --weights FILE")
+            return command(spec=spec_from(spec_text, options), **options)
+        from rnninspect import api
+
+        given = {key: options.pop(key) for key in CONFIG_KEYS}
+        spec, state = api.trained(path, prefix, spec_text, given)
+        source = path if prefix is None else f"{path}, prefix {prefix!r}"
+        return command(spec=spec, **options, weights=state, weights_source=source)
 
     return config_options(wrapper)
+
+
+def weights_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--weights FILE --prefix P``: a checkpoint's trained weights instead of random ones."""
+    command = click.option(
+        "--prefix",
+        metavar="P",
+        help="Which recurrent module of --weights (its key prefix, as infer prints it).",
+    )(command)
+    return click.option(
+        "--weights",
+        metavar="FILE",
+        help="Use a recurrent module's trained weights from a checkpoint (.pt, .safetensors); "
+        "the configuration comes from the weights, CONFIG options fill in the rest.",
+    )(command)
 
 
 @click.group(cls=RNNInspectGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -216,6 +241,7 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 
 @main.command()
 @with_config
+@weights_options
 @click.option(
     "--device",
     default="cpu",
@@ -302,6 +328,7 @@ def verify(
 
 @main.command()
 @with_config
+@weights_options
 @click.option(
     "--device",
     default="cpu",
@@ -362,6 +389,8 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
         report = benchmarks.bench(spec, options)
     else:
         name, values = benchmarks.parse_sweep(sweep_text, spec)
+        if options.weights is not None and name in ("hidden_size", "num_layers"):
+            raise SpecError(f"--sweep {name}: the sizes of --weights are fixed by the checkpoint")
         with progress_bar(f"sweeping {name}") as tick:
             report = benchmarks.sweep(
                 spec, name, values, options, lambda done, total: tick(done, total, "")

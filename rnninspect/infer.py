@@ -178,3 +178,39 @@ def summary(result: Inferred | Inconsistent) -> dict[str, Any]:
 #: Settings that weights record; the example-input ones (batch, seq_len, ...) are not theirs.
 _RECORDED = ("cell", "input_size", "hidden_size", "num_layers", "bias", "bidirectional",
              "proj_size")  # fmt: skip
+
+
+def select(modules: list[Inferred | Inconsistent], prefix: str | None, path: str) -> Inferred:
+    """The module ``--prefix`` names, or the only one in the file."""
+    if prefix is not None:
+        for module in modules:
+            if module.prefix == prefix:
+                if isinstance(module, Inconsistent):
+                    problem = module.problem
+                    raise SpecError(f"--prefix {prefix!r} in {path} is inconsistent: {problem}")
+                return module
+        known = ", ".join(repr(printable(m.prefix)) for m in modules) or "none"
+        raise SpecError(f"--prefix {prefix!r}: no recurrent module there in {path} (found {known})")
+    found = [m for m in modules if isinstance(m, Inferred)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise SpecError(f"--weights {path}: no recurrent module in it")
+    known = ", ".join(repr(printable(m.prefix)) for m in found)
+    raise SpecError(
+        f"--weights {path} holds {len(found)} recurrent modules: choose one with --prefix ({known})"
+    )
+
+
+def spec_with_weights(module: Inferred, given: Mapping[str, Any]) -> RNNSpec:
+    """The module's recorded settings, with the given ones filling in what weights do not
+    record; a given setting that contradicts the weights is refused."""
+    recorded = {key: value for key, value in module.spec.to_dict().items() if key in _RECORDED}
+    if module.spec.cell.is_cell:
+        recorded = {k: v for k, v in recorded.items() if k not in ("num_layers", "bidirectional")}
+    for key, value in given.items():
+        if key in recorded and value != recorded[key]:
+            raise SpecError(
+                f"{key} {value!r} disagrees with the weights, which record {key} {recorded[key]!r}"
+            )
+    return make_spec(**{**given, **recorded})

@@ -486,6 +486,8 @@ def _bench_lines(report: BenchReport) -> list[str]:
         )
         line += f"; measured peak of the module on CUDA: {measured}"
     lines.append(line + ".")
+    if report.weights_source is not None:
+        lines.append(f"Trained weights from {report.weights_source}.")
     lines.append(
         f"Both sides run in {report.dtype}; timed with torch.utils.benchmark; fwd+bwd is the "
         "forward pass and the backward of a random upstream gradient."

@@ -143,6 +143,7 @@ class VerifyReport:
     impl: str | None
     weight_scale: float
     zero_state: bool
+    weights_source: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -182,6 +183,7 @@ class VerifyReport:
             "reference_dtype": self.reference_dtype,
             "tf32": self.tf32,
             "impl": self.impl,
+            "weights": self.weights_source,
             "weight_scale": self.weight_scale,
             "zero_state": self.zero_state,
             "tolerance_source": self.tolerance.source,
@@ -225,6 +227,7 @@ class BenchReport:
     memory: MemoryEstimate
     peak_bytes: dict[str, int]
     warnings: list[str]
+    weights_source: str | None = None
     sweep_name: str | None = None
     sweep: list[SweepPoint] = field(default_factory=list)
 
@@ -293,6 +296,7 @@ class BenchReport:
             "threads": self.threads,
             "backward": self.backward,
             "tf32": self.tf32,
+            "weights": self.weights_source,
             **self._measurement(),
             "warnings": self.warnings,
         }

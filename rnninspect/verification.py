@@ -50,8 +50,14 @@ class VerifyOptions:
     tf32: bool = False
     timing: bool = True
     max_memory: int | None = None
+    weights: Mapping[str, Tensor] | None = None
+    weights_source: str | None = None
 
     def __post_init__(self) -> None:
+        if self.weights is not None and self.weight_scale != 1.0:
+            raise SpecError(
+                "--weight-scale scales torch's initialisation; it does not apply to --weights"
+            )
         for name in ("atol", "rtol"):
             value = getattr(self, name)
             if value is not None and not (value >= 0 and value != float("inf")):
@@ -178,6 +184,8 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
             f"dropout={spec.dropout} was not exercised: verification runs without dropout "
             "(as in eval mode)"
         )
+    if options.weights_source is not None:
+        notes.append(f"trained weights from {options.weights_source}")
     if options.tf32 and device.type == "cuda" and dtype == torch.float32:
         notes.append(
             f"TF32 allowed: tolerances widened to atol={tolerance.atol:g}, rtol={tolerance.rtol:g}"
@@ -189,6 +197,8 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         # eval mode instead.
         without_dropout = dataclasses.replace(spec, dropout=0.0)
         module = torch_module(without_dropout, device, dtype, weight_scale=options.weight_scale)
+        if options.weights is not None:
+            module.load_state_dict(options.weights, strict=True)
         state_dict = {k: v.detach() for k, v in module.state_dict().items()}
         under_test = module
         if options.impl is not None:
@@ -267,6 +277,7 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         impl=label,
         weight_scale=options.weight_scale,
         zero_state=options.zero_state,
+        weights_source=options.weights_source,
     )
 
 
