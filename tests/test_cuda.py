@@ -85,3 +85,11 @@ def test_cuda_bench_times_cudnn_on_and_off_and_peak_memory() -> None:
     assert set(doc["timing_without_cudnn"]) == {"module", "module_backward"}
     assert doc["memory"]["peak_forward_bytes"] > 0 and doc["memory"]["peak_backward_bytes"] > 0
     assert doc["device_info"]["cudnn"]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_cuda_packed_sequences(cell: str) -> None:
+    code, doc, err = verify("--cell", cell, "--num-layers", "2", "--bidirectional", "--lengths",
+                            "6,1,4,3")  # fmt: skip
+    assert code == 0, (err, [r for r in doc["parity"] if not r["ok"]])  # type: ignore[union-attr]
+    assert doc["config"]["lengths"] == [6, 1, 4, 3]  # type: ignore[index]
