@@ -12,7 +12,14 @@ from torch import Tensor
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
-from rnninspect.report import InferReport, Measured, ShapesReport, VerifyReport, versions
+from rnninspect.report import (
+    ExplainReport,
+    InferReport,
+    Measured,
+    ShapesReport,
+    VerifyReport,
+    versions,
+)
 from rnninspect.shapes import parameter_shapes, tensor_shapes
 from rnninspect.spec import RNNSpec, make_spec, parse_spec, resolve
 
@@ -121,3 +128,17 @@ def trained(
     start = f"{module.prefix}." if module.prefix else ""
     state = {name: tensors[start + name] for name in module.shapes}
     return spec, state
+
+
+def explain(spec: RNNSpec) -> ExplainReport:
+    """The equations, shapes and unrolled network of a spec, with every relation between output
+    and the final state checked on the real module."""
+    from rnninspect import explain as text
+
+    shapes = inspect_shapes(spec)
+    with torch_warnings(), torch.no_grad():
+        module = torch_module(spec)
+        results = run_module(module, spec, example_inputs(spec))
+    relations = [text.check(lhs, rhs, results) for lhs, rhs in text.relation_pairs(spec)]
+    notes = [note for note in (text.batch_first_note(spec),) if note]
+    return ExplainReport(shapes, text.equations(spec), text.diagram(spec), relations, notes)

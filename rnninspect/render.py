@@ -17,6 +17,7 @@ from rich.text import Text
 from rnninspect.memory import format_bytes
 from rnninspect.report import (
     BenchReport,
+    ExplainReport,
     InferReport,
     MatrixReport,
     Measured,
@@ -29,7 +30,7 @@ from rnninspect.spec import RNNSpec
 FORMATS = ("table", "json", "markdown")
 
 
-Report = ShapesReport | VerifyReport | BenchReport | MatrixReport | InferReport
+Report = ShapesReport | VerifyReport | BenchReport | MatrixReport | InferReport | ExplainReport
 
 
 def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | None = None) -> None:
@@ -42,6 +43,11 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
             console.file.write(verify_markdown(report))
         else:
             console.print(verify_table(report))
+    elif isinstance(report, ExplainReport):
+        if fmt == "markdown":
+            console.file.write(explain_markdown(report))
+        else:
+            console.print(explain_table(report))
     elif isinstance(report, InferReport):
         if fmt == "markdown":
             console.file.write(infer_markdown(report))
@@ -164,20 +170,25 @@ def _memory_line(report: ShapesReport) -> str:
 # Table view
 
 
-def shapes_table(report: ShapesReport) -> RenderableType:
-    """The ``table`` view of ``rnninspect shapes``."""
-    parts: list[RenderableType] = [Text(_heading(report), style="bold"), Text("")]
-
+def _tensor_parts(report: ShapesReport) -> list[RenderableType]:
+    """The tensor table, the legend of its symbols, and what packing changes."""
     tensors = Table(title="Tensors", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     tensors.add_column("tensor", style="cyan", no_wrap=True)
     tensors.add_column("shape", no_wrap=True)
     tensors.add_column("dims")
     for row in report.tensors:
         tensors.add_row(row.name, _shape(row.shape), _dims(row))
-    parts += [tensors, Text(_legend(report), style="dim")]
+    parts: list[RenderableType] = [tensors, Text(_legend(report), style="dim")]
     note = _packed_note(report.spec)
     if note:
         parts.append(Text(note))
+    return parts
+
+
+def shapes_table(report: ShapesReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect shapes``."""
+    parts: list[RenderableType] = [Text(_heading(report), style="bold"), Text("")]
+    parts += _tensor_parts(report)
     parts.append(Text(""))
 
     params = Table(title="Parameters", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -749,4 +760,87 @@ def infer_markdown(report: InferReport) -> str:
         if rows:
             out.append("\n" + _markdown_table(("parameter", "shape", "numel"), rows))
     out.append(f"\n**{_infer_summary(report)}**\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# explain
+
+
+def _equation_rows(report: ExplainReport) -> list[tuple[str, str]]:
+    """Each equation beside where its weights live (the lines that say where)."""
+    rows = [line.partition("    ") for line in report.equations]
+    return [(equation, where) for equation, sep, where in rows if sep]
+
+
+def _equation_notes(report: ExplainReport) -> tuple[list[str], list[str]]:
+    """The lines around the equations: what x, h and c are first, remarks after."""
+    before: list[str] = []
+    after: list[str] = []
+    seen_equation = False
+    for line in report.equations:
+        if "    " in line:
+            seen_equation = True
+        else:
+            (after if seen_equation else before).append(line)
+    return before, after
+
+
+def _relation_rows(report: ExplainReport) -> list[tuple[str, str, str, str]]:
+    return [
+        (r.lhs, r.rhs, "holds" if r.holds else "DOES NOT HOLD", _err(r.max_abs_err))
+        for r in report.relations
+    ]
+
+
+def explain_table(report: ExplainReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect explain``."""
+    parts: list[RenderableType] = [Text(_heading(report.shapes), style="bold"), Text("")]
+    before, after = _equation_notes(report)
+    equations = Table(box=box.SIMPLE, pad_edge=False, show_header=False)
+    equations.add_column("equation", style="cyan")
+    equations.add_column("weights", style="dim")
+    for equation, where in _equation_rows(report):
+        equations.add_row(equation, where)
+    parts += [Text("Equations", style="bold"), *[Text(line) for line in before], equations]
+    parts += [*[Text(line) for line in after], Text("")]
+    parts += _tensor_parts(report.shapes)
+    parts += [Text(note) for note in report.notes]
+    parts += [Text(""), Text("Unrolled", style="bold")]
+    parts += [Text(line, no_wrap=True, overflow="ellipsis") for line in report.diagram]
+    if report.relations:
+        relations = Table(title="Output and final state, checked on the real module",
+                          title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+        for header in ("lhs", "rhs", "", "max abs err"):
+            right = header == "max abs err"
+            relations.add_column(header, no_wrap=True, justify="right" if right else "left")
+        for lhs, rhs, holds, error in _relation_rows(report):
+            style = "green" if holds == "holds" else "bold red"
+            relations.add_row(lhs, rhs, Text(holds, style=style), error)
+        parts += [Text(""), relations]
+    return Group(*parts)
+
+
+def explain_markdown(report: ExplainReport) -> str:
+    """The ``markdown`` view of ``rnninspect explain``."""
+    out = [
+        f"**`{report.spec.to_spec_string()}`** · {_heading(report.shapes).split(' · ', 1)[1]}\n\n"
+    ]
+    before, after = _equation_notes(report)
+    out.append("#### Equations\n\n" + "".join(f"{line}\n\n" for line in before))
+    rows = [(f"`{e}`", w) for e, w in _equation_rows(report)]
+    out.append(_markdown_table(("equation", "weights"), rows))
+    out += [f"\n{line}\n" for line in after]
+    out.append("\n#### Tensors\n\n")
+    out.append(
+        _markdown_table(
+            ("tensor", "shape", "dims"),
+            ((f"`{r.name}`", _shape(r.shape), _dims(r)) for r in report.shapes.tensors),
+        )
+    )
+    out += [f"\n{note}\n" for note in report.notes]
+    out.append("\n#### Unrolled\n\n```\n" + "\n".join(report.diagram) + "\n```\n")
+    if report.relations:
+        out.append("\n#### Output and final state, checked on the real module\n\n")
+        out.append(_markdown_table(("lhs", "rhs", "holds", "max abs err"), _relation_rows(report)))
     return "".join(out)

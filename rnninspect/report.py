@@ -468,3 +468,38 @@ class InferReport:
             "modules": [summary(module) for module in self.modules],
             "ok": self.ok,
         }
+
+
+@dataclass(frozen=True)
+class ExplainReport:
+    """``rnninspect explain``: equations, shapes, the unrolled network and checked relations."""
+
+    shapes: ShapesReport
+    equations: list[str]
+    diagram: list[str]
+    relations: list[Any]
+    notes: list[str]
+
+    @property
+    def spec(self) -> RNNSpec:
+        return self.shapes.spec
+
+    @property
+    def ok(self) -> bool:
+        return self.shapes.ok and all(relation.holds for relation in self.relations)
+
+    def to_dict(self) -> dict[str, Any]:
+        base = self.shapes.to_dict()
+        return {
+            "config": base["config"],
+            "spec": base["spec"],
+            "versions": base["versions"],
+            "equations": self.equations,
+            "tensors": base["tensors"],
+            "parameters": base["parameters"],
+            "total_params": base["total_params"],
+            "diagram": self.diagram,
+            "relations": [relation.to_dict() for relation in self.relations],
+            "notes": self.notes,
+            "ok": self.ok,
+        }

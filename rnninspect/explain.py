@@ -1,0 +1,232 @@
+"""``rnninspect explain``: the equations with this configuration's sizes, the unrolled network,
+and the relations between output and the final state, each checked on the real module.
+
+The equations and the diagram are text made from the spec; the relations are measured: the real
+module runs on the seeded example input, and each relation is the largest absolute difference
+between two slices of what it returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rnninspect.spec import RNNSpec
+
+#: A relation holds when the two sides differ by at most this much (they should be the same
+#: numbers, copied by torch).
+HOLDS_WITHIN = 1e-6
+
+
+# ---------------------------------------------------------------------------------------------
+# Equations
+
+
+def equations(spec: RNNSpec) -> list[str]:
+    """The cell's equations with this configuration's sizes, and which rows of which parameter
+    hold each block."""
+    h, d_in, out = spec.hidden_size, spec.input_size, spec.out_size
+    tag = "" if spec.cell.is_cell else "_l0"
+    ih, hh = f"weight_ih{tag}", f"weight_hh{tag}"
+    bias = spec.bias
+    lines = [
+        f"x: the input at one step ({d_in}); h: the previous hidden state ({out})"
+        + ("; c: the previous cell state" + f" ({h})" if spec.has_cell_state else "")
+    ]
+
+    def gate(symbol: str, index: int, act: str, hidden_term: str = "") -> str:
+        rows = f"[{index * h}:{(index + 1) * h}]"
+        input_term = f"W_i{symbol} x" + (f" + b_i{symbol}" if bias else "")
+        hidden_term = hidden_term or f"W_h{symbol} h" + (f" + b_h{symbol}" if bias else "")
+        where = f"W_i{symbol} = {ih}{rows} ({h}x{d_in}), W_h{symbol} = {hh}{rows} ({h}x{out})"
+        return f"{symbol} = {act}({input_term} + {hidden_term})    {where}"
+
+    family = spec.cell.family
+    if family == "rnn":
+        terms = "W_ih x + b_ih + W_hh h + b_hh" if bias else "W_ih x + W_hh h"
+        where = f"W_ih = {ih} ({h}x{d_in}), W_hh = {hh} ({h}x{out})"
+        lines.append(f"h' = {spec.nonlinearity}({terms})    {where}")
+    elif family == "lstm":
+        lines += [
+            gate("i", 0, "sigmoid"),
+            gate("f", 1, "sigmoid"),
+            gate("g", 2, "tanh"),
+            gate("o", 3, "sigmoid"),
+            f"c' = f * c + i * g    ({h})",
+            f"h' = o * tanh(c')    ({h})",
+        ]
+        if spec.proj_size:
+            lines.append(
+                f"h' = W_hr h'    W_hr = weight_hr{tag} ({out}x{h}): h is projected to {out}"
+            )
+    else:
+        reset = "r * (W_hn h + b_hn)" if bias else "r * (W_hn h)"
+        lines += [
+            gate("r", 0, "sigmoid"),
+            gate("z", 1, "sigmoid"),
+            gate("n", 2, "tanh", hidden_term=reset),
+            f"h' = (1 - z) * n + z * h    ({h})",
+            "the reset gate r scales W_hn h + b_hn, the hidden product with its bias, "
+            "not h before the product",
+        ]
+    if not spec.cell.is_cell and (spec.num_layers > 1 or spec.bidirectional):
+        lines.append(
+            "the same equations run for every layer and direction, with that layer's weights "
+            f"({ih.replace('_l0', '_l<layer>[_reverse]')}); layers above 0 read the layer "
+            f"below's output ({spec.num_directions * out})"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagram
+
+
+def diagram(spec: RNNSpec, max_steps: int = 8) -> list[str]:
+    """The unrolled network: one row per layer and direction, top layer first, columns for time.
+
+    ``o`` marks a cell whose output is in ``output`` (the top layer), ``h`` one whose state ends
+    in ``h_n`` (each direction's last step), ``*`` both. Arrows give the order of computation.
+    Past ``max_steps`` steps the middle is elided.
+    """
+    if spec.cell.is_cell:
+        return ["x ──→ [*] ──→ h1    one step: the cell reads x and h0 and returns h1"]
+    steps = list(range(spec.seq_len))
+    if len(steps) > max_steps:
+        half = max_steps // 2
+        steps = [*steps[:half], -1, *steps[-half:]]
+    header = " " * 12 + "".join(f"{'···' if t < 0 else f't={t}':<7}" for t in steps)
+    lines = [header.rstrip()]
+    for layer in reversed(range(spec.num_layers)):
+        for direction in (0, 1)[: spec.num_directions]:
+            label = f"layer {layer} {'←' if direction else '→'}"
+            cells = []
+            for t in steps:
+                if t < 0:
+                    cells.append("···")
+                    continue
+                final = (t == spec.seq_len - 1) if direction == 0 else (t == 0)
+                top = layer == spec.num_layers - 1
+                mark = "*" if top and final else "o" if top else "h" if final else " "
+                cells.append(f"[{mark}]")
+            joint = "←──" if direction else "──→"
+            row = f"{label:<12}"
+            for i, cell in enumerate(cells):
+                row += cell
+                if i < len(cells) - 1:
+                    elided = "···" in (cell, cells[i + 1])
+                    row += "    " if elided else joint + " "
+            lines.append(row.rstrip())
+    lines.append("o: in output (the top layer)   h: in h_n (each direction's last step)   *: both")
+    if spec.has_cell_state:
+        lines.append("c_n holds the cell states of the h and * cells")
+    if spec.bidirectional:
+        lines.append(
+            "→ reads from t=0 to the end; ← reads from the end back to t=0: its h_n is at t=0"
+        )
+    if spec.lengths is not None:
+        lines.append(
+            "packed: each sequence i stops at its own length; its h cells are at t=lengths[i]-1 "
+            "(→) and t=0 (←)"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Relations
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Two slices of the module's results that must hold the same numbers, and what was measured."""
+
+    lhs: str
+    rhs: str
+    holds: bool
+    max_abs_err: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lhs": self.lhs,
+            "rhs": self.rhs,
+            "holds": self.holds,
+            "max_abs_err": self.max_abs_err,
+        }
+
+
+def relation_pairs(spec: RNNSpec) -> list[tuple[str, str]]:
+    """The relations between output and the final state, as Python indexing of the results."""
+    if spec.cell.is_cell:
+        return []
+    out = spec.out_size
+    two = spec.bidirectional
+    top = spec.num_layers * spec.num_directions  # h_n rows of the top layer end here
+    forward_row = top - 2 if two else top - 1
+    fwd = f":{out}" if two else ""
+
+    def output(step: str, sample: str = "", half: str = "") -> str:
+        parts = []
+        if spec.batch_first and not spec.unbatched:
+            parts = [sample or ":", step]
+        else:
+            parts = [step] + ([] if spec.unbatched else [sample or ":"])
+        if half:
+            parts.append(half)
+        return "output[" + ", ".join(parts) + "]"
+
+    def h_n(row: int, sample: str = "") -> str:
+        return f"h_n[{row}" + (f", {sample}" if sample else "") + "]"
+
+    if spec.lengths is None:
+        pairs = [(output("-1", half=fwd), h_n(forward_row))]
+        if two:
+            pairs.append((output("0", half=f"{out}:"), h_n(top - 1)))
+        return pairs
+    pairs = []
+    for i, length in enumerate(spec.lengths):
+        pairs.append((output(str(length - 1), str(i), fwd), h_n(forward_row, str(i))))
+        if two:
+            pairs.append((output("0", str(i), f"{out}:"), h_n(top - 1, str(i))))
+    return pairs
+
+
+def index(text: str) -> tuple[str, tuple[int | slice, ...]]:
+    """``output[-1, :, :20]`` as the name and the index tuple it applies."""
+    import ast
+
+    node = ast.parse(text, mode="eval").body
+    if not isinstance(node, ast.Subscript) or not isinstance(node.value, ast.Name):
+        raise ValueError(f"not a subscript of a name: {text!r}")
+    items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    parts: list[int | slice] = []
+    for item in items:
+        if isinstance(item, ast.Slice):
+            bounds = [None if b is None else ast.literal_eval(b) for b in (item.lower, item.upper)]
+            parts.append(slice(bounds[0], bounds[1]))
+        else:
+            parts.append(int(ast.literal_eval(item)))
+    return node.value.id, tuple(parts)
+
+
+def check(lhs: str, rhs: str, results: dict[str, Any]) -> Relation:
+    """Measure one relation on the module's results."""
+    left_name, left = index(lhs)
+    right_name, right = index(rhs)
+    a = results[left_name][left].detach().double()
+    b = results[right_name][right].detach().double()
+    error = float((a - b).abs().max()) if a.shape == b.shape else float("inf")
+    return Relation(lhs, rhs, error <= HOLDS_WITHIN, error)
+
+
+def batch_first_note(spec: RNNSpec) -> str | None:
+    """What batch_first changes and what it does not."""
+    if spec.cell.is_cell:
+        return None
+    if spec.unbatched:
+        return "Unbatched input has no batch dimension, so batch_first changes nothing here."
+    now = "is True" if spec.batch_first else "is False"
+    return (
+        f"batch_first {now}: it changes input and output between (L, N, ...) and (N, L, ...); "
+        "h0, c0, h_n and c_n keep (D*num_layers, N, H) either way: the batch is never first in "
+        "the states."
+    )
