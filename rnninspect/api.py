@@ -13,6 +13,7 @@ from torch import Tensor
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
 from rnninspect.report import (
+    DiagnoseReport,
     ExplainReport,
     InferReport,
     Measured,
@@ -142,3 +143,30 @@ def explain(spec: RNNSpec) -> ExplainReport:
     relations = [text.check(lhs, rhs, results) for lhs, rhs in text.relation_pairs(spec)]
     notes = [note for note in (text.batch_first_note(spec),) if note]
     return ExplainReport(shapes, text.equations(spec), text.diagram(spec), relations, notes)
+
+
+def diagnose(
+    spec: RNNSpec,
+    input_shape: tuple[int, ...],
+    h0: tuple[int, ...] | None = None,
+    c0: tuple[int, ...] | None = None,
+    probe: bool = True,
+) -> DiagnoseReport:
+    """Whether these shapes fit the module; torch's own verdict beside rnninspect's."""
+    import math
+
+    from rnninspect import diagnose as shapes_check
+
+    problems = shapes_check.diagnose(spec, input_shape, h0, c0)
+    torch_ran, torch_error = False, None
+    if probe:
+        given = [s for s in (input_shape, h0, c0) if s is not None]
+        needed = 4 * (sum(math.prod(s) for s in given) + memory.estimate(spec).parameters)
+        memory.check(needed, memory.default_limit(), "running torch on these shapes")
+        torch_ran, torch_error = shapes_check.torch_verdict(spec, input_shape, h0, c0)
+        if not problems and torch_error is not None:
+            hint = f"rnninspect's model accepts these shapes but torch does not: {torch_error}"
+            problems.append(shapes_check.Problem("input", None, "", "", "torch's check", hint))
+    shapes = {"input": input_shape, "h0": h0, "c0": c0}
+    found = versions(torch.__version__)
+    return DiagnoseReport(spec, found, shapes, problems, torch_ran, torch_error)

@@ -17,6 +17,7 @@ from rich.text import Text
 from rnninspect.memory import format_bytes
 from rnninspect.report import (
     BenchReport,
+    DiagnoseReport,
     ExplainReport,
     InferReport,
     MatrixReport,
@@ -30,7 +31,15 @@ from rnninspect.spec import RNNSpec
 FORMATS = ("table", "json", "markdown")
 
 
-Report = ShapesReport | VerifyReport | BenchReport | MatrixReport | InferReport | ExplainReport
+Report = (
+    ShapesReport
+    | VerifyReport
+    | BenchReport
+    | MatrixReport
+    | InferReport
+    | ExplainReport
+    | DiagnoseReport
+)
 
 
 def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | None = None) -> None:
@@ -43,6 +52,11 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
             console.file.write(verify_markdown(report))
         else:
             console.print(verify_table(report))
+    elif isinstance(report, DiagnoseReport):
+        if fmt == "markdown":
+            console.file.write(diagnose_markdown(report))
+        else:
+            console.print(diagnose_table(report))
     elif isinstance(report, ExplainReport):
         if fmt == "markdown":
             console.file.write(explain_markdown(report))
@@ -843,4 +857,56 @@ def explain_markdown(report: ExplainReport) -> str:
     if report.relations:
         out.append("\n#### Output and final state, checked on the real module\n\n")
         out.append(_markdown_table(("lhs", "rhs", "holds", "max abs err"), _relation_rows(report)))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnose
+
+
+def _given(report: DiagnoseReport) -> str:
+    parts = [f"{name} {_shape(shape)}" for name, shape in report.shapes.items() if shape]
+    return "Given: " + ", ".join(parts)
+
+
+def _torch_line(report: DiagnoseReport) -> str:
+    if not report.torch_ran and report.torch_error is None:
+        return "torch was not run."
+    if report.torch_error is None:
+        return "torch ran these shapes without error."
+    return f"torch says: {report.torch_error}"
+
+
+def _diagnose_verdict(report: DiagnoseReport) -> str:
+    if report.fits:
+        return "These shapes fit."
+    count = len(report.problems)
+    return f"{count} problem{'s' if count != 1 else ''}: these shapes do not fit."
+
+
+def diagnose_table(report: DiagnoseReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect diagnose``."""
+    spec = report.spec.to_spec_string()
+    parts: list[RenderableType] = [Text(spec, style="bold"), Text(_given(report)), Text("")]
+    for problem in report.problems:
+        where = problem.tensor if problem.dim is None else f"{problem.tensor}, dim {problem.dim}"
+        parts.append(Text(f"{where}: got {problem.got}, expected {problem.expected} "
+                          f"({problem.meaning})", style="bold red"))  # fmt: skip
+        parts.append(Text(f"  hint: {problem.hint}"))
+    if report.problems:
+        parts.append(Text(""))
+    parts.append(Text(_torch_line(report), style="dim"))
+    parts.append(Text(_diagnose_verdict(report), style="green" if report.fits else "bold red"))
+    return Group(*parts)
+
+
+def diagnose_markdown(report: DiagnoseReport) -> str:
+    """The ``markdown`` view of ``rnninspect diagnose``."""
+    out = [f"**`{report.spec.to_spec_string()}`** · {_given(report)}\n\n"]
+    if report.problems:
+        rows = [(p.tensor, "" if p.dim is None else str(p.dim), p.got, p.expected, p.meaning,
+                 p.hint) for p in report.problems]  # fmt: skip
+        out.append(_markdown_table(("tensor", "dim", "got", "expected", "meaning", "hint"), rows))
+        out.append("\n")
+    out.append(f"{_torch_line(report)}\n\n**{_diagnose_verdict(report)}**\n")
     return "".join(out)

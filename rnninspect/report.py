@@ -17,6 +17,7 @@ from rnninspect.shapes import FlopCount, ParameterShape, TensorShape
 from rnninspect.spec import RNNSpec
 
 if TYPE_CHECKING:
+    from rnninspect.diagnose import Problem
     from rnninspect.infer import Inconsistent, Inferred
     from rnninspect.parity import ParityRow, Tolerance
     from rnninspect.steps import StepParity
@@ -502,4 +503,32 @@ class ExplainReport:
             "relations": [relation.to_dict() for relation in self.relations],
             "notes": self.notes,
             "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class DiagnoseReport:
+    """``rnninspect diagnose``: whether the given shapes fit the module, and each misfit."""
+
+    spec: RNNSpec
+    versions: dict[str, str]
+    shapes: dict[str, tuple[int, ...] | None]
+    problems: list[Problem]
+    torch_ran: bool
+    torch_error: str | None
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.spec.to_dict(),
+            "spec": self.spec.to_spec_string(),
+            "versions": self.versions,
+            "shapes": {k: None if v is None else list(v) for k, v in self.shapes.items()},
+            "fits": self.fits,
+            "problems": [problem.to_dict() for problem in self.problems],
+            "torch_ran": self.torch_ran,
+            "torch_error": self.torch_error,
         }

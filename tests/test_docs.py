@@ -51,8 +51,10 @@ IMPL = str(Path(__file__).parent / "impls" / "manual.py") + ":LSTM"
         ],
         ["matrix"],
         ["infer"],
+        ["explain", "--cell", "lstm", "--bidirectional"],
+        ["diagnose", "--cell", "lstm", "--input-shape", "5,3,10", "--h0-shape", "1,3,20"],
     ],
-    ids=["shapes", "verify", "bench", "matrix", "infer"],
+    ids=["shapes", "verify", "bench", "matrix", "infer", "explain", "diagnose"],
 )
 def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
     if args == ["matrix"]:

@@ -1,0 +1,291 @@
+"""``rnninspect diagnose``: do the shapes a user has fit this module, and if not, why not.
+
+The batch and sequence length are read from the input shape the user gives, as torch reads
+them; every other size comes from the module. Each misfit names the tensor, the dimension, what
+was given, what was expected and what that dimension means, with a hint at the likely cause.
+torch itself is also run on tensors of those shapes, in a child process with a timeout, because
+some mismatches crash torch's process outright (an LSTMCell given a 3-D state dies with SIGSEGV
+on torch 2.13), and its own error is quoted beside ours.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from rnninspect.spec import RNNSpec, SpecError
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One misfit: which tensor and dimension, what was given and expected, and why."""
+
+    tensor: str
+    dim: int | None
+    got: str
+    expected: str
+    meaning: str
+    hint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tensor": self.tensor,
+            "dim": self.dim,
+            "got": self.got,
+            "expected": self.expected,
+            "meaning": self.meaning,
+            "hint": self.hint,
+        }
+
+
+def parse_shape(text: str, option: str) -> Shape:
+    """``5,7,10``, ``(5, 7, 10)`` or ``[5, 7, 10]`` as a shape; sizes must be positive."""
+    inner = text.strip().strip("()[]")
+    try:
+        sizes = tuple(int(part) for part in re.split(r"[,\s×]+", inner) if part)
+    except ValueError:
+        raise SpecError(f"{option} must be sizes such as 5,7,10, got {text!r}") from None
+    if not sizes or any(size < 1 for size in sizes):
+        raise SpecError(f"{option} must be one or more sizes >= 1 such as 5,7,10, got {text!r}")
+    return sizes
+
+
+def _fmt(shape: Shape | None) -> str:
+    return "missing" if shape is None else "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def diagnose(
+    spec: RNNSpec, input_shape: Shape, h0: Shape | None = None, c0: Shape | None = None
+) -> list[Problem]:
+    """Every misfit between the given shapes and the module, with hints."""
+    if spec.cell.is_cell:
+        return _cell(spec, input_shape, h0, c0)
+    return _sequence(spec, input_shape, h0, c0)
+
+
+def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[Problem]:
+    problems: list[Problem] = []
+    stack = spec.num_layers * spec.num_directions
+    layout = "(N, L, H_in)" if spec.batch_first else "(L, N, H_in)"
+    if len(x) not in (2, 3):
+        problems.append(Problem(
+            "input", None, _fmt(x), f"3-D {layout}, or 2-D (L, H_in) unbatched",
+            "a sequence", f"nn.{spec.cell.torch_name} reads a whole sequence: a 3-D batch "
+            f"{layout} or one 2-D sequence (L, H_in)",
+        ))  # fmt: skip
+        return problems
+    if x[-1] != spec.input_size:
+        problems.append(Problem(
+            "input", len(x) - 1, str(x[-1]), str(spec.input_size), "input_size (H_in)",
+            f"the features per step must equal the module's input_size={spec.input_size}: check "
+            "the embedding size or the layer feeding the RNN",
+        ))  # fmt: skip
+    unbatched = len(x) == 2
+    if unbatched:
+        batch, length = None, x[0]
+    else:
+        batch, length = (x[0], x[1]) if spec.batch_first else (x[1], x[0])
+
+    states = [("h0", h0, spec.out_size, "H_out")]
+    if spec.has_cell_state:
+        states.append(("c0", c0, spec.hidden_size, "H_cell"))
+        if (h0 is None) != (c0 is None):
+            missing = "c0" if c0 is None else "h0"
+            want = (stack,) if unbatched else (stack, batch)
+            size = spec.hidden_size if missing == "c0" else spec.out_size
+            problems.append(Problem(
+                missing, None, "missing", _fmt((*want, size)), "the LSTM's state (h0, c0)",
+                "an LSTM takes its state as a tuple (h0, c0), never a single tensor: pass both, "
+                "or neither for zeros",
+            ))  # fmt: skip
+    elif c0 is not None:
+        problems.append(Problem(
+            "c0", None, _fmt(c0), "no c0", "a cell state",
+            f"nn.{spec.cell.torch_name} has no cell state; only LSTM takes (h0, c0)",
+        ))  # fmt: skip
+
+    for name, shape, size, symbol in states:
+        if shape is None:
+            continue
+        expected: Shape = (stack, size) if unbatched else (stack, batch or 0, size)
+        problems += _state(spec, name, shape, expected, symbol, x, length, batch)
+    return problems
+
+
+def _state(
+    spec: RNNSpec,
+    name: str,
+    shape: Shape,
+    expected: Shape,
+    symbol: str,
+    x: Shape,
+    length: int,
+    batch: int | None,
+) -> list[Problem]:
+    """The misfits of h0 or c0 against ``(D*num_layers, [N,] H)``."""
+    stack = expected[0]
+    if len(shape) != len(expected):
+        if batch is None and len(shape) == 3:
+            return [Problem(
+                name, None, _fmt(shape), _fmt(expected), "(D*num_layers, H) for unbatched input",
+                f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} "
+                f"must be 2-D; to pass a batch, give the input its batch dimension "
+                f"({'input.unsqueeze(0)' if spec.batch_first else 'input.unsqueeze(1)'})",
+            )]  # fmt: skip
+        return [Problem(
+            name, None, _fmt(shape), _fmt(expected), "(D*num_layers, N, H)",
+            f"{name} is {len(shape)}-D; it must be (D*num_layers, N, {symbol}), even with "
+            "batch_first=True and even for one layer",
+        )]  # fmt: skip
+    problems: list[Problem] = []
+    if batch is not None and shape[0] == batch and shape[1] == stack and batch != stack:
+        return [Problem(
+            name, 0, str(shape[0]), str(stack), "num_layers*num_directions",
+            f"{name} looks batch-first {_fmt(shape)}: states keep (D*num_layers, N, {symbol}) "
+            f"even with batch_first=True; use {name}.transpose(0, 1).contiguous()",
+        )]  # fmt: skip
+    if shape[0] != stack:
+        hint = f"the first dimension counts layers x directions: {spec.num_layers} x " \
+               f"{spec.num_directions} = {stack}"  # fmt: skip
+        if spec.bidirectional and shape[0] == spec.num_layers:
+            hint = (
+                f"{name} was built without the directions of a bidirectional module: its first "
+                f"dimension is num_layers*2 = {stack}, forward and reverse for each layer"
+            )
+        problems.append(Problem(name, 0, str(shape[0]), str(stack), "num_layers*num_directions",
+                                hint))  # fmt: skip
+    if batch is not None and shape[1] != batch:
+        hint = f"{name}'s batch must equal the input's, {batch}"
+        if shape[1] == length and length != batch:
+            where = "first" if not spec.batch_first else "second"
+            hint = (
+                f"batch and sequence look swapped: with batch_first={spec.batch_first} the "
+                f"input is {'(N, L, H_in)' if spec.batch_first else '(L, N, H_in)'}, so its "
+                f"batch is {batch} and its {where} dimension ({length}) is the sequence; if your "
+                f"input is {'(L, N, H_in)' if spec.batch_first else '(N, L, H_in)'}, build the "
+                f"module with batch_first={not spec.batch_first} or transpose(0, 1) the input"
+            )
+        problems.append(Problem(name, 1, str(shape[1]), str(batch), "batch (N, from the input)",
+                                hint))  # fmt: skip
+    size = expected[-1]
+    if shape[-1] != size:
+        hint = f"{name}'s last dimension is {symbol} = {size}"
+        if spec.proj_size and name == "h0" and shape[-1] == spec.hidden_size:
+            hint = f"with proj_size, h0's last dimension is proj_size ({spec.proj_size}), not " \
+                   f"hidden_size ({spec.hidden_size}); c0 keeps hidden_size"  # fmt: skip
+        if spec.proj_size and name == "c0" and shape[-1] == spec.proj_size:
+            hint = f"c0 keeps hidden_size ({spec.hidden_size}); only h0 is projected to " \
+                   f"proj_size ({spec.proj_size})"  # fmt: skip
+        meaning = "proj_size" if spec.proj_size and name == "h0" else "hidden_size"
+        problems.append(Problem(name, len(shape) - 1, str(shape[-1]), str(size), meaning, hint))
+    return problems
+
+
+def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[Problem]:
+    name = spec.cell.torch_name
+    problems: list[Problem] = []
+    if len(x) not in (1, 2):
+        sequence = name.removesuffix("Cell")
+        problems.append(Problem(
+            "input", None, _fmt(x), "2-D (N, H_in), or 1-D (H_in,) unbatched", "one time step",
+            f"nn.{name} takes one time step (N, H_in): loop over the sequence and feed it "
+            f"x[t], or use nn.{sequence} for a whole (L, N, H_in) sequence",
+        ))  # fmt: skip
+        return problems
+    if x[-1] != spec.input_size:
+        problems.append(Problem(
+            "input", len(x) - 1, str(x[-1]), str(spec.input_size), "input_size (H_in)",
+            f"the features must equal the cell's input_size={spec.input_size}",
+        ))  # fmt: skip
+    batch = x[0] if len(x) == 2 else None
+    expected: Shape = (spec.hidden_size,) if batch is None else (batch, spec.hidden_size)
+    states = [("h0", h0)] + ([("c0", c0)] if spec.has_cell_state else [])
+    if spec.has_cell_state and (h0 is None) != (c0 is None):
+        missing = "c0" if c0 is None else "h0"
+        problems.append(Problem(
+            missing, None, "missing", _fmt(expected), "the LSTMCell's state (h0, c0)",
+            "an LSTMCell takes its state as a tuple (h0, c0): pass both, or neither for zeros",
+        ))  # fmt: skip
+    if not spec.has_cell_state and c0 is not None:
+        problems.append(Problem("c0", None, _fmt(c0), "no c0", "a cell state",
+                                f"nn.{name} has no cell state"))  # fmt: skip
+    for state_name, shape in states:
+        if shape is None or shape == expected:
+            continue
+        if len(shape) == len(expected) + 1 and shape[0] == 1 and shape[1:] == expected:
+            hint = (f"a Cell's state has no layers dimension: {_fmt(expected)}, not "
+                    f"{_fmt(shape)}; use {state_name}.squeeze(0)")  # fmt: skip
+        elif len(shape) != len(expected):
+            hint = f"{state_name} must be {len(expected)}-D like the input: {_fmt(expected)}"
+        elif batch is not None and shape[0] != batch:
+            hint = f"{state_name}'s batch must equal the input's, {batch}"
+        else:
+            hint = f"{state_name}'s last dimension is hidden_size = {spec.hidden_size}"
+        problems.append(Problem(state_name, None, _fmt(shape), _fmt(expected),
+                                "(N, hidden_size)", hint))  # fmt: skip
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# torch, in a child process
+
+_PROBE = """
+import json, sys
+import torch
+from torch import nn
+args = json.loads(sys.argv[1])
+module = getattr(nn, args["cls"])(**args["kwargs"])
+x = torch.zeros(args["input"])
+h0 = None if args["h0"] is None else torch.zeros(args["h0"])
+c0 = None if args["c0"] is None else torch.zeros(args["c0"])
+if h0 is not None and c0 is not None:
+    state = (h0, c0)
+else:
+    state = h0 if h0 is not None else c0
+try:
+    module(x) if state is None else module(x, state)
+    print(json.dumps({"error": None}))
+except Exception as exc:
+    print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+"""
+
+
+def torch_verdict(
+    spec: RNNSpec, input_shape: Shape, h0: Shape | None, c0: Shape | None, timeout: float = 60
+) -> tuple[bool, str | None]:
+    """Run torch on zeros of these shapes in a child process: (whether it ran, its error)."""
+    args = {
+        "cls": spec.cell.torch_name,
+        "kwargs": spec.constructor_kwargs(),
+        "input": list(input_shape),
+        "h0": None if h0 is None else list(h0),
+        "c0": None if c0 is None else list(c0),
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"torch did not finish within {timeout:g} s"
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        return False, f"torch's process died with {name}: these shapes crash torch"
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = " ".join(done.stderr.split())[-300:]
+        return False, f"torch's process failed (exit {done.returncode}): {tail}"
+    error = json.loads(lines[-1])["error"]
+    return True, None if error is None else " ".join(error.split())
