@@ -81,13 +81,61 @@ class RNNInspectGroup(click.Group):
         return code
 
 
+#: What click.option returns: a decorator of a command function.
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def format_option() -> Decorator:
+    """``--format table|json|markdown``, on every command."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "markdown"]),
+        default="table",
+        show_default=True,
+        help="table for a person, json for scripts, markdown for issues and PRs.",
+    )
+
+
+def device_option(help: str = "cpu, cuda, cuda:N, mps, or auto (the best one here).") -> Decorator:
+    return click.option("--device", default="cpu", show_default=True, metavar="DEVICE", help=help)
+
+
+def dtype_option(help: str) -> Decorator:
+    return click.option(
+        "--dtype",
+        type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
+        default="float32",
+        show_default=True,
+        help=help,
+    )
+
+
+def max_memory_option(
+    help: str = "Refuse configurations whose estimate is over SIZE.",
+) -> Decorator:
+    return click.option(
+        "--max-memory",
+        metavar="SIZE",
+        help=help + "  [default: 80% of the memory free to this process]",
+    )
+
+
+def tf32_option(help: str = "Allow TF32 on CUDA (tolerances widen accordingly).") -> Decorator:
+    return click.option("--tf32/--no-tf32", default=False, show_default=True, help=help)
+
+
+def allow_inconclusive_option(help: str) -> Decorator:
+    return click.option("--allow-inconclusive", is_flag=True, help=help)
+
+
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add SPEC and every CONFIG option of the contract, plus ``--format``.
 
     Defaults are ``None`` so that the spec layer knows which values the user gave: those
     override the SPEC, the rest come from the SPEC or torch's defaults.
     """
-    options = [
+    options: list[Decorator] = [
         click.argument("spec_text", metavar="[SPEC]", required=False),
         click.option(
             "--cell",
@@ -140,14 +188,7 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             metavar="5,3,2",
             help="Pack a batch of sequences of these lengths (pack_padded_sequence).",
         ),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(["table", "json", "markdown"]),
-            default="table",
-            show_default=True,
-            help="table for a person, json for scripts, markdown for issues and PRs.",
-        ),
+        format_option(),
     ]
     for option in reversed(options):
         command = option(command)
@@ -209,12 +250,7 @@ def main() -> None:
 
 @main.command()
 @with_config
-@click.option(
-    "--max-memory",
-    metavar="SIZE",
-    help="Refuse configurations whose estimate is over SIZE (8GiB, 500MB, 2G).  "
-    "[default: 80% of the memory this process may use]",
-)
+@max_memory_option("Refuse configurations whose estimate is over SIZE (8GiB, 500MB, 2G).")
 def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     """Every tensor and parameter of the module, each dimension named.
 
@@ -242,20 +278,8 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 @main.command()
 @with_config
 @weights_options
-@click.option(
-    "--device",
-    default="cpu",
-    metavar="DEVICE",
-    show_default=True,
-    help="cpu, cuda, cuda:N, mps, or auto (the best one here).",
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
-    default="float32",
-    show_default=True,
-    help="dtype of the module (the implementation under test).",
-)
+@device_option()
+@dtype_option("dtype of the module (the implementation under test).")
 @click.option(
     "--impl",
     metavar="TARGET",
@@ -280,22 +304,11 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     metavar="X",
     help="Multiply torch's initialisation by X, to probe saturated and chaotic regimes.",
 )
-@click.option(
-    "--tf32/--no-tf32",
-    default=False,
-    show_default=True,
-    help="Allow TF32 on CUDA (tolerances widen accordingly).",
+@tf32_option()
+@allow_inconclusive_option(
+    "Exit 0 when rows are inconclusive (explained by the noise floor), none failing."
 )
-@click.option(
-    "--allow-inconclusive",
-    is_flag=True,
-    help="Exit 0 when rows are inconclusive (explained by the noise floor), none failing.",
-)
-@click.option(
-    "--max-memory",
-    metavar="SIZE",
-    help="Refuse configurations whose estimate is over SIZE.  [default: 80% of free memory]",
-)
+@max_memory_option()
 def verify(
     spec: Any, fmt: str, allow_inconclusive: bool, max_memory: str | None, **given: Any
 ) -> int:
@@ -329,20 +342,8 @@ def verify(
 @main.command()
 @with_config
 @weights_options
-@click.option(
-    "--device",
-    default="cpu",
-    show_default=True,
-    metavar="DEVICE",
-    help="cpu, cuda, cuda:N, mps, auto.",
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
-    default="float32",
-    show_default=True,
-    help="dtype of the module and of the reference.",
-)
+@device_option()
+@dtype_option("dtype of the module and of the reference.")
 @click.option("--backward", is_flag=True, help="Time forward+backward as well.")
 @click.option(
     "--min-time",
@@ -365,12 +366,8 @@ def verify(
     metavar="X",
     help="A peak to report achieved GFLOP/s against, as a percentage.",
 )
-@click.option("--tf32/--no-tf32", default=False, show_default=True, help="Allow TF32 on CUDA.")
-@click.option(
-    "--max-memory",
-    metavar="SIZE",
-    help="Refuse configurations whose estimate is over SIZE.  [default: 80% of free memory]",
-)
+@tf32_option("Allow TF32 on CUDA.")
+@max_memory_option()
 def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, **given: Any) -> int:
     """Time torch's module and the reference, forward (and backward with --backward).
 
@@ -409,29 +406,10 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     help="Also write the results as JUnit XML, one testcase per case, for CI servers.",
 )
 @click.option("--fail-fast", is_flag=True, help="Stop after the first case that does not pass.")
-@click.option(
-    "--device", default="cpu", show_default=True, metavar="DEVICE", help="For every case."
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float64", "float16", "bfloat16"]),
-    default="float32",
-    show_default=True,
-    help="For every case.",
-)
-@click.option(
-    "--allow-inconclusive",
-    is_flag=True,
-    help="Count inconclusive cases (explained by the noise floor) as passing.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-    help="table for a person, json for scripts, markdown for issues and PRs.",
-)
+@device_option("For every case.")
+@dtype_option("For every case.")
+@allow_inconclusive_option("Count inconclusive cases (explained by the noise floor) as passing.")
+@format_option()
 def matrix(
     file: str,
     junit_xml: str | None,
@@ -509,19 +487,8 @@ def _write_atomically(path: Any, text: str) -> None:
 
 @main.command()
 @click.argument("file", metavar="FILE")
-@click.option(
-    "--max-memory",
-    metavar="SIZE",
-    help="Refuse a checkpoint that would load more than SIZE.  [default: 80% of free memory]",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-    help="table for a person, json for scripts, markdown for issues and PRs.",
-)
+@max_memory_option("Refuse a checkpoint that would load more than SIZE.")
+@format_option()
 def infer(file: str, max_memory: str | None, fmt: str) -> int:
     """Every recurrent module in a checkpoint, and a SPEC that rebuilds it.
 

@@ -172,3 +172,13 @@ def test_unreadable_and_oversized_files_exit_2(tmp_path: Path) -> None:
     path, _ = layouts(tmp_path)["bare.pt"]
     code, _, err = run("infer", str(path), "--max-memory", "1KiB")
     assert code == 2 and "over the memory limit" in err
+
+
+def test_old_torch_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnninspect import checkpoint
+
+    monkeypatch.setattr(torch, "__version__", "2.5.1+cu121")
+    warning = checkpoint.torch_version_warning()
+    assert warning is not None and "CVE-2025-32434" in warning and ".safetensors" in warning
+    monkeypatch.setattr(torch, "__version__", "2.11.0")
+    assert checkpoint.torch_version_warning() is None
