@@ -41,6 +41,10 @@ CONFIG_KEYS = (
 )
 
 
+#: Raised by click 8.2 and later for a bare group; older clicks print the help themselves.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _error(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
 
@@ -59,6 +63,9 @@ class RNNInspectGroup(click.Group):
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else EXIT_OK
+        except _NO_ARGS_IS_HELP as exc:
+            click.echo(exc.format_message())  # bare `rnninspect`: the help, as --help gives it
+            code = EXIT_OK
         except click.ClickException as exc:
             _error(exc.format_message())
             code = exc.exit_code

@@ -243,3 +243,9 @@ def test_shapes_does_not_import_what_only_verify_and_bench_need() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("[]")
+
+
+def test_bare_command_prints_the_help(runner: CliRunner) -> None:
+    code, out, err = invoke(runner)
+    assert code == 0 and err == ""
+    assert out.startswith("Usage: ") and "shapes" in out and "diagnose" in out
