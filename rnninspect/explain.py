@@ -125,10 +125,8 @@ def diagram(spec: RNNSpec, max_steps: int = 8) -> list[str]:
             "→ reads from t=0 to the end; ← reads from the end back to t=0: its h_n is at t=0"
         )
     if spec.lengths is not None:
-        lines.append(
-            "packed: each sequence i stops at its own length; its h cells are at t=lengths[i]-1 "
-            "(→) and t=0 (←)"
-        )
+        lines.append("packed: each sequence i stops at its own length, so its h cells are at")
+        lines.append("t = lengths[i] - 1 (→) and t = 0 (←)")
     return lines
 
 

@@ -130,11 +130,16 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
 
 def _summary(spec: RNNSpec, impl: str | None) -> str:
     """A readable default name: the SPEC string, plus the example-input settings that differ."""
-    extras = [
-        f"{key}={getattr(spec, key)}"
-        for key in ("batch", "seq_len", "unbatched", "seed")
-        if getattr(spec, key) != DEFAULTS[key] and not (key == "seq_len" and spec.cell.is_cell)
-    ]
+    extras = []
+    if spec.lengths is not None:
+        extras.append("lengths=" + ",".join(str(n) for n in spec.lengths))
+    for key in ("batch", "seq_len", "unbatched", "seed"):
+        value = getattr(spec, key)
+        implied = spec.lengths is not None and (
+            key == "batch" or (key == "seq_len" and value == max(spec.lengths))
+        )
+        if value != DEFAULTS[key] and not implied and not (key == "seq_len" and spec.cell.is_cell):
+            extras.append(f"{key}={value}")
     name = " ".join([spec.to_spec_string(), *extras])
     return f"{name} [{impl}]" if impl else name
 

@@ -218,3 +218,15 @@ def test_device_unavailable_exits_3(tmp_path: Path) -> None:
     path = write(tmp_path, '[[case]]\nspec = "nn.RNN(4, 8)"\n')
     code, _, err = run(str(path), "--device", "mps")
     assert code == 3 and "MPS is not available" in err
+
+
+def test_packed_cases_are_named_by_their_lengths(tmp_path: Path) -> None:
+    path = write(tmp_path, '[matrix]\ncell = ["lstm"]\nlengths = [[3, 2], [4]]\n')
+    code, doc = run_json(path)
+    assert code == 0
+    cases = doc["cases"]
+    assert isinstance(cases, list)
+    assert [c["name"] for c in cases] == [
+        "nn.LSTM(10, 20) lengths=3,2",
+        "nn.LSTM(10, 20) lengths=4",
+    ]
