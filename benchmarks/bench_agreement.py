@@ -38,17 +38,22 @@ def main() -> int:
     worst = 0.0
     for cell in ("RNN", "LSTM", "GRU"):
         size = 128
-        spec = make_spec(cell=cell.lower(), input_size=size, hidden_size=size, num_layers=2,
-                         batch=16, seq_len=50)  # fmt: skip
+        spec = make_spec(
+            cell=cell.lower(), input_size=size, hidden_size=size, num_layers=2, batch=16, seq_len=50
+        )
         ours = bench(spec, BenchOptions(device=args.device, min_time=1.0)).timing["module"]
         theirs = independent(cell, size, args.device)
         ratio = ours.median_ms / theirs
         worst = max(worst, abs(ratio - 1))
-        print(f"{cell:<5} bench {ours.median_ms:8.3f} ms   independent {theirs:8.3f} ms   "
-              f"bench/independent {ratio:.2f}")  # fmt: skip
+        print(
+            f"{cell:<5} bench {ours.median_ms:8.3f} ms   independent {theirs:8.3f} ms   "
+            f"bench/independent {ratio:.2f}"
+        )
     met = worst <= BAND
-    print(f"largest disagreement {100 * worst:.0f}% (goal <= {100 * BAND:.0f}%: "
-          f"{'met' if met else 'NOT met'})")  # fmt: skip
+    print(
+        f"largest disagreement {100 * worst:.0f}% (goal <= {100 * BAND:.0f}%: "
+        f"{'met' if met else 'NOT met'})"
+    )
     return 0 if met else 1
 
 

@@ -36,8 +36,14 @@ def main() -> int:
     print("|" + "---|" * (header.count("|") - 1))
     for cell in ("rnn", "lstm", "gru"):
         for label, (inputs, hidden, batch, steps) in SIZES.items():
-            spec = make_spec(cell=cell, input_size=inputs, hidden_size=hidden, num_layers=2,
-                             batch=batch, seq_len=steps)  # fmt: skip
+            spec = make_spec(
+                cell=cell,
+                input_size=inputs,
+                hidden_size=hidden,
+                num_layers=2,
+                batch=batch,
+                seq_len=steps,
+            )
             report = bench(spec, options)
             t = report.timing
             cells = [
@@ -54,8 +60,12 @@ def main() -> int:
                 cells.append(f"{report.without_cudnn['module'].median_ms:.3g}")
             print("| " + " | ".join(cells) + " |")
     spec = make_spec(cell="lstm", input_size=128, hidden_size=128, batch=16)
-    swept = sweep(spec, "seq_len", [25, 50, 100, 200], BenchOptions(device=args.device,
-                  min_time=args.min_time))  # fmt: skip
+    swept = sweep(
+        spec,
+        "seq_len",
+        [25, 50, 100, 200],
+        BenchOptions(device=args.device, min_time=args.min_time),
+    )
     print()
     print(bench_markdown(swept))
     return 0

@@ -17,27 +17,45 @@ from rnninspect.spec import make_spec
 from rnninspect.verification import VerifyOptions, verify
 
 CONFIGS = {
-    "LSTM 2x bidir": dict(cell="lstm", input_size=64, hidden_size=128, num_layers=2,
-                          bidirectional=True, batch=16, seq_len=50),
-    "LSTM proj": dict(cell="lstm", input_size=64, hidden_size=128, proj_size=32, batch=16,
-                      seq_len=50),
+    "LSTM 2x bidir": dict(
+        cell="lstm",
+        input_size=64,
+        hidden_size=128,
+        num_layers=2,
+        bidirectional=True,
+        batch=16,
+        seq_len=50,
+    ),
+    "LSTM proj": dict(
+        cell="lstm", input_size=64, hidden_size=128, proj_size=32, batch=16, seq_len=50
+    ),
     "GRU 2x": dict(cell="gru", input_size=64, hidden_size=128, num_layers=2, batch=16, seq_len=50),
-    "RNN relu": dict(cell="rnn", input_size=64, hidden_size=128, nonlinearity="relu", batch=16,
-                     seq_len=50),
+    "RNN relu": dict(
+        cell="rnn", input_size=64, hidden_size=128, nonlinearity="relu", batch=16, seq_len=50
+    ),
     "GRUCell": dict(cell="gru_cell", input_size=64, hidden_size=128, batch=16),
-}  # fmt: skip
-RUNS = [("float32", False), ("float32", True), ("float64", False), ("float16", False),
-        ("bfloat16", False)]  # fmt: skip
+}
+RUNS = [
+    ("float32", False),
+    ("float32", True),
+    ("float64", False),
+    ("float16", False),
+    ("bfloat16", False),
+]
 
 
 def main() -> int:
     if not torch.cuda.is_available():
         print("no CUDA device here", file=sys.stderr)
         return 3
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, "
-          f"cuDNN {torch.backends.cudnn.version()}\n")  # fmt: skip
-    print("| config | dtype | TF32 | cuDNN | verdict | worst err / tol | worst abs err "
-          "| module fwd ms | reference fwd ms |")  # fmt: skip
+    print(
+        f"{torch.cuda.get_device_name()}, torch {torch.__version__}, "
+        f"cuDNN {torch.backends.cudnn.version()}\n"
+    )
+    print(
+        "| config | dtype | TF32 | cuDNN | verdict | worst err / tol | worst abs err "
+        "| module fwd ms | reference fwd ms |"
+    )
     print("|---|---|---|---|---|---:|---:|---:|---:|")
     for name, values in CONFIGS.items():
         spec = make_spec(**values)

@@ -21,8 +21,9 @@ GOAL = 3.5
 
 
 def main() -> int:
-    spec = make_spec(cell="lstm", input_size=256, hidden_size=256, num_layers=2, batch=32,
-                     seq_len=100)  # fmt: skip
+    spec = make_spec(
+        cell="lstm", input_size=256, hidden_size=256, num_layers=2, batch=32, seq_len=100
+    )
     ratios, module, reference = [], [], []
     for _ in range(5):
         report = bench(spec, BenchOptions(min_time=1.0))
@@ -30,12 +31,16 @@ def main() -> int:
         module.append(report.timing["module"].median_ms)
         reference.append(report.timing["reference"].median_ms)
     ratio = statistics.median(ratios)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {spec.to_spec_string()}, "
-          f"batch {spec.batch}, {spec.seq_len} steps, float32, forward")  # fmt: skip
-    print(f"module median {statistics.median(module):.1f} ms, reference median "
-          f"{statistics.median(reference):.1f} ms; reference/module {ratio:.2f} "
-          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}); goal <= {GOAL}: "
-          f"{'met' if ratio <= GOAL else 'NOT met'}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {spec.to_spec_string()}, "
+        f"batch {spec.batch}, {spec.seq_len} steps, float32, forward"
+    )
+    print(
+        f"module median {statistics.median(module):.1f} ms, reference median "
+        f"{statistics.median(reference):.1f} ms; reference/module {ratio:.2f} "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}); goal <= {GOAL}: "
+        f"{'met' if ratio <= GOAL else 'NOT met'}"
+    )
     return 0 if ratio <= GOAL else 1
 
 

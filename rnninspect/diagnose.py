@@ -75,18 +75,30 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
     stack = spec.num_layers * spec.num_directions
     layout = "(N, L, H_in)" if spec.batch_first else "(L, N, H_in)"
     if len(x) not in (2, 3):
-        problems.append(Problem(
-            "input", None, _fmt(x), f"3-D {layout}, or 2-D (L, H_in) unbatched",
-            "a sequence", f"nn.{spec.cell.torch_name} reads a whole sequence: a 3-D batch "
-            f"{layout} or one 2-D sequence (L, H_in)",
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                "input",
+                None,
+                _fmt(x),
+                f"3-D {layout}, or 2-D (L, H_in) unbatched",
+                "a sequence",
+                f"nn.{spec.cell.torch_name} reads a whole sequence: a 3-D batch "
+                f"{layout} or one 2-D sequence (L, H_in)",
+            )
+        )
         return problems
     if x[-1] != spec.input_size:
-        problems.append(Problem(
-            "input", len(x) - 1, str(x[-1]), str(spec.input_size), "input_size (H_in)",
-            f"the features per step must equal the module's input_size={spec.input_size}: check "
-            "the embedding size or the layer feeding the RNN",
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                "input",
+                len(x) - 1,
+                str(x[-1]),
+                str(spec.input_size),
+                "input_size (H_in)",
+                f"the features per step must equal the module's input_size={spec.input_size}: "
+                "check the embedding size or the layer feeding the RNN",
+            )
+        )
     unbatched = len(x) == 2
     if unbatched:
         batch, length = None, x[0]
@@ -100,16 +112,28 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
             missing = "c0" if c0 is None else "h0"
             want = (stack,) if unbatched else (stack, batch)
             size = spec.hidden_size if missing == "c0" else spec.out_size
-            problems.append(Problem(
-                missing, None, "missing", _fmt((*want, size)), "the LSTM's state (h0, c0)",
-                "an LSTM takes its state as a tuple (h0, c0), never a single tensor: pass both, "
-                "or neither for zeros",
-            ))  # fmt: skip
+            problems.append(
+                Problem(
+                    missing,
+                    None,
+                    "missing",
+                    _fmt((*want, size)),
+                    "the LSTM's state (h0, c0)",
+                    "an LSTM takes its state as a tuple (h0, c0), never a single tensor: pass "
+                    "both, or neither for zeros",
+                )
+            )
     elif c0 is not None:
-        problems.append(Problem(
-            "c0", None, _fmt(c0), "no c0", "a cell state",
-            f"nn.{spec.cell.torch_name} has no cell state; only LSTM takes (h0, c0)",
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                "c0",
+                None,
+                _fmt(c0),
+                "no c0",
+                "a cell state",
+                f"nn.{spec.cell.torch_name} has no cell state; only LSTM takes (h0, c0)",
+            )
+        )
 
     for name, shape, size, symbol in states:
         if shape is None:
@@ -133,34 +157,55 @@ def _state(
     stack = expected[0]
     if len(shape) != len(expected):
         if batch is None and len(shape) == 3:
-            return [Problem(
-                name, None, _fmt(shape), _fmt(expected), "(D*num_layers, H) for unbatched input",
-                f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} "
-                f"must be 2-D; to pass a batch, give the input its batch dimension "
-                f"({'input.unsqueeze(0)' if spec.batch_first else 'input.unsqueeze(1)'})",
-            )]  # fmt: skip
-        return [Problem(
-            name, None, _fmt(shape), _fmt(expected), "(D*num_layers, N, H)",
-            f"{name} is {len(shape)}-D; it must be (D*num_layers, N, {symbol}), even with "
-            "batch_first=True and even for one layer",
-        )]  # fmt: skip
+            return [
+                Problem(
+                    name,
+                    None,
+                    _fmt(shape),
+                    _fmt(expected),
+                    "(D*num_layers, H) for unbatched input",
+                    f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} "
+                    f"must be 2-D; to pass a batch, give the input its batch dimension "
+                    f"({'input.unsqueeze(0)' if spec.batch_first else 'input.unsqueeze(1)'})",
+                )
+            ]
+        return [
+            Problem(
+                name,
+                None,
+                _fmt(shape),
+                _fmt(expected),
+                "(D*num_layers, N, H)",
+                f"{name} is {len(shape)}-D; it must be (D*num_layers, N, {symbol}), even with "
+                "batch_first=True and even for one layer",
+            )
+        ]
     problems: list[Problem] = []
     if batch is not None and shape[0] == batch and shape[1] == stack and batch != stack:
-        return [Problem(
-            name, 0, str(shape[0]), str(stack), "num_layers*num_directions",
-            f"{name} looks batch-first {_fmt(shape)}: states keep (D*num_layers, N, {symbol}) "
-            f"even with batch_first=True; use {name}.transpose(0, 1).contiguous()",
-        )]  # fmt: skip
+        return [
+            Problem(
+                name,
+                0,
+                str(shape[0]),
+                str(stack),
+                "num_layers*num_directions",
+                f"{name} looks batch-first {_fmt(shape)}: states keep (D*num_layers, N, {symbol}) "
+                f"even with batch_first=True; use {name}.transpose(0, 1).contiguous()",
+            )
+        ]
     if shape[0] != stack:
-        hint = f"the first dimension counts layers x directions: {spec.num_layers} x " \
-               f"{spec.num_directions} = {stack}"  # fmt: skip
+        hint = (
+            f"the first dimension counts layers x directions: {spec.num_layers} x "
+            f"{spec.num_directions} = {stack}"
+        )
         if spec.bidirectional and shape[0] == spec.num_layers:
             hint = (
                 f"{name} was built without the directions of a bidirectional module: its first "
                 f"dimension is num_layers*2 = {stack}, forward and reverse for each layer"
             )
-        problems.append(Problem(name, 0, str(shape[0]), str(stack), "num_layers*num_directions",
-                                hint))  # fmt: skip
+        problems.append(
+            Problem(name, 0, str(shape[0]), str(stack), "num_layers*num_directions", hint)
+        )
     if batch is not None and shape[1] != batch:
         hint = f"{name}'s batch must equal the input's, {batch}"
         if shape[1] == length and length != batch:
@@ -172,17 +217,22 @@ def _state(
                 f"input is {'(L, N, H_in)' if spec.batch_first else '(N, L, H_in)'}, build the "
                 f"module with batch_first={not spec.batch_first} or transpose(0, 1) the input"
             )
-        problems.append(Problem(name, 1, str(shape[1]), str(batch), "batch (N, from the input)",
-                                hint))  # fmt: skip
+        problems.append(
+            Problem(name, 1, str(shape[1]), str(batch), "batch (N, from the input)", hint)
+        )
     size = expected[-1]
     if shape[-1] != size:
         hint = f"{name}'s last dimension is {symbol} = {size}"
         if spec.proj_size and name == "h0" and shape[-1] == spec.hidden_size:
-            hint = f"with proj_size, h0's last dimension is proj_size ({spec.proj_size}), not " \
-                   f"hidden_size ({spec.hidden_size}); c0 keeps hidden_size"  # fmt: skip
+            hint = (
+                f"with proj_size, h0's last dimension is proj_size ({spec.proj_size}), not "
+                f"hidden_size ({spec.hidden_size}); c0 keeps hidden_size"
+            )
         if spec.proj_size and name == "c0" and shape[-1] == spec.proj_size:
-            hint = f"c0 keeps hidden_size ({spec.hidden_size}); only h0 is projected to " \
-                   f"proj_size ({spec.proj_size})"  # fmt: skip
+            hint = (
+                f"c0 keeps hidden_size ({spec.hidden_size}); only h0 is projected to "
+                f"proj_size ({spec.proj_size})"
+            )
         meaning = "proj_size" if spec.proj_size and name == "h0" else "hidden_size"
         problems.append(Problem(name, len(shape) - 1, str(shape[-1]), str(size), meaning, hint))
     return problems
@@ -193,43 +243,65 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
     problems: list[Problem] = []
     if len(x) not in (1, 2):
         sequence = name.removesuffix("Cell")
-        problems.append(Problem(
-            "input", None, _fmt(x), "2-D (N, H_in), or 1-D (H_in,) unbatched", "one time step",
-            f"nn.{name} takes one time step (N, H_in): loop over the sequence and feed it "
-            f"x[t], or use nn.{sequence} for a whole (L, N, H_in) sequence",
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                "input",
+                None,
+                _fmt(x),
+                "2-D (N, H_in), or 1-D (H_in,) unbatched",
+                "one time step",
+                f"nn.{name} takes one time step (N, H_in): loop over the sequence and feed it "
+                f"x[t], or use nn.{sequence} for a whole (L, N, H_in) sequence",
+            )
+        )
         return problems
     if x[-1] != spec.input_size:
-        problems.append(Problem(
-            "input", len(x) - 1, str(x[-1]), str(spec.input_size), "input_size (H_in)",
-            f"the features must equal the cell's input_size={spec.input_size}",
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                "input",
+                len(x) - 1,
+                str(x[-1]),
+                str(spec.input_size),
+                "input_size (H_in)",
+                f"the features must equal the cell's input_size={spec.input_size}",
+            )
+        )
     batch = x[0] if len(x) == 2 else None
     expected: Shape = (spec.hidden_size,) if batch is None else (batch, spec.hidden_size)
     states = [("h0", h0)] + ([("c0", c0)] if spec.has_cell_state else [])
     if spec.has_cell_state and (h0 is None) != (c0 is None):
         missing = "c0" if c0 is None else "h0"
-        problems.append(Problem(
-            missing, None, "missing", _fmt(expected), "the LSTMCell's state (h0, c0)",
-            "an LSTMCell takes its state as a tuple (h0, c0): pass both, or neither for zeros",
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                missing,
+                None,
+                "missing",
+                _fmt(expected),
+                "the LSTMCell's state (h0, c0)",
+                "an LSTMCell takes its state as a tuple (h0, c0): pass both, or neither for zeros",
+            )
+        )
     if not spec.has_cell_state and c0 is not None:
-        problems.append(Problem("c0", None, _fmt(c0), "no c0", "a cell state",
-                                f"nn.{name} has no cell state"))  # fmt: skip
+        problems.append(
+            Problem("c0", None, _fmt(c0), "no c0", "a cell state", f"nn.{name} has no cell state")
+        )
     for state_name, shape in states:
         if shape is None or shape == expected:
             continue
         if len(shape) == len(expected) + 1 and shape[0] == 1 and shape[1:] == expected:
-            hint = (f"a Cell's state has no layers dimension: {_fmt(expected)}, not "
-                    f"{_fmt(shape)}; use {state_name}.squeeze(0)")  # fmt: skip
+            hint = (
+                f"a Cell's state has no layers dimension: {_fmt(expected)}, not "
+                f"{_fmt(shape)}; use {state_name}.squeeze(0)"
+            )
         elif len(shape) != len(expected):
             hint = f"{state_name} must be {len(expected)}-D like the input: {_fmt(expected)}"
         elif batch is not None and shape[0] != batch:
             hint = f"{state_name}'s batch must equal the input's, {batch}"
         else:
             hint = f"{state_name}'s last dimension is hidden_size = {spec.hidden_size}"
-        problems.append(Problem(state_name, None, _fmt(shape), _fmt(expected),
-                                "(N, hidden_size)", hint))  # fmt: skip
+        problems.append(
+            Problem(state_name, None, _fmt(shape), _fmt(expected), "(N, hidden_size)", hint)
+        )
     return problems
 
 

@@ -115,9 +115,14 @@ def _sequence(params: Mapping[str, tuple[int, ...]]) -> RNNSpec:
     cell = _gates(rows, hidden, "weight_hh_l0")
     try:
         return make_spec(
-            cell=cell, input_size=input_size, hidden_size=hidden, num_layers=len(layers),
-            bias="bias_ih_l0" in params, bidirectional=bidirectional, proj_size=proj_size,
-        )  # fmt: skip
+            cell=cell,
+            input_size=input_size,
+            hidden_size=hidden,
+            num_layers=len(layers),
+            bias="bias_ih_l0" in params,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+        )
     except SpecError as exc:
         raise _Mismatch(str(exc)) from None
 
@@ -176,8 +181,15 @@ def summary(result: Inferred | Inconsistent) -> dict[str, Any]:
 
 
 #: Settings that weights record; the example-input ones (batch, seq_len, ...) are not theirs.
-_RECORDED = ("cell", "input_size", "hidden_size", "num_layers", "bias", "bidirectional",
-             "proj_size")  # fmt: skip
+_RECORDED = (
+    "cell",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bias",
+    "bidirectional",
+    "proj_size",
+)
 
 
 def select(modules: list[Inferred | Inconsistent], prefix: str | None, path: str) -> Inferred:

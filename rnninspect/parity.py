@@ -227,9 +227,16 @@ def judge(
 
     def row(verdict: str, reason: str) -> ParityRow:
         return ParityRow(
-            tensor, comparison, tolerance, floor, noise_ratio, steps_agree, verdict, reason,
+            tensor,
+            comparison,
+            tolerance,
+            floor,
+            noise_ratio,
+            steps_agree,
+            verdict,
+            reason,
             baseline,
-        )  # fmt: skip
+        )
 
     if comparison.problem is not None:
         return row("fail", comparison.problem)

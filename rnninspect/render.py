@@ -233,9 +233,20 @@ def shapes_table(report: ShapesReport) -> RenderableType:
 
 #: Markdown columns aligned right.
 _NUMERIC_COLUMNS = {
-    "numel", "max abs err", "max rel err", "noise floor", "torch's err", "module", "reference",
-    "ratio", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s",
-}  # fmt: skip
+    "numel",
+    "max abs err",
+    "max rel err",
+    "noise floor",
+    "torch's err",
+    "module",
+    "reference",
+    "ratio",
+    "median ms",
+    "IQR ms",
+    "runs",
+    "tokens/s",
+    "GFLOP/s",
+}
 
 
 def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -637,8 +648,9 @@ def _matrix_failures(report: MatrixReport) -> list[str]:
 
 def matrix_table(report: MatrixReport) -> RenderableType:
     """The ``table`` view of ``rnninspect matrix``."""
-    table = Table(title=f"Matrix: {report.path}", title_justify="left", box=box.SIMPLE_HEAD,
-                  pad_edge=False)  # fmt: skip
+    table = Table(
+        title=f"Matrix: {report.path}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     table.add_column("case", style="cyan", overflow="fold")
     table.add_column("worst error", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)
@@ -655,8 +667,10 @@ def matrix_table(report: MatrixReport) -> RenderableType:
 
 def matrix_markdown(report: MatrixReport) -> str:
     """The ``markdown`` view of ``rnninspect matrix``."""
-    rows = [(f"`{name}`", worst, seconds, verdict) for name, worst, seconds, verdict in
-            _matrix_rows(report)]  # fmt: skip
+    rows = [
+        (f"`{name}`", worst, seconds, verdict)
+        for name, worst, seconds, verdict in _matrix_rows(report)
+    ]
     out = [f"#### Matrix: `{report.path}`\n\n"]
     out.append(_markdown_table(("case", "worst error", "seconds", "verdict"), rows))
     failures = _matrix_failures(report)
@@ -682,13 +696,17 @@ def junit_xml(report: MatrixReport) -> str:
     )
     for result in report.results:
         case = ET.SubElement(
-            suite, "testcase", classname="rnninspect.matrix", name=result.case.name,
+            suite,
+            "testcase",
+            classname="rnninspect.matrix",
+            name=result.case.name,
             time=f"{result.seconds:.3f}",
-        )  # fmt: skip
+        )
         if not result.passed(report.allow_inconclusive):
             rows = result.failing_rows()
-            failure = ET.SubElement(case, "failure", message=f"{result.verdict}: {rows[0]}",
-                                    type=result.verdict)  # fmt: skip
+            failure = ET.SubElement(
+                case, "failure", message=f"{result.verdict}: {rows[0]}", type=result.verdict
+            )
             failure.text = "\n".join(rows)
     for skipped in report.skipped:
         case = ET.SubElement(suite, "testcase", classname="rnninspect.matrix", name=skipped.name)
@@ -823,8 +841,12 @@ def explain_table(report: ExplainReport) -> RenderableType:
     parts += [Text(""), Text("Unrolled", style="bold")]
     parts += [Text(line, no_wrap=True, overflow="ellipsis") for line in report.diagram]
     if report.relations:
-        relations = Table(title="Output and final state, checked on the real module",
-                          title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+        relations = Table(
+            title="Output and final state, checked on the real module",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
         for header in ("lhs", "rhs", "", "max abs err"):
             right = header == "max abs err"
             relations.add_column(header, no_wrap=True, justify="right" if right else "left")
@@ -890,8 +912,12 @@ def diagnose_table(report: DiagnoseReport) -> RenderableType:
     parts: list[RenderableType] = [Text(spec, style="bold"), Text(_given(report)), Text("")]
     for problem in report.problems:
         where = problem.tensor if problem.dim is None else f"{problem.tensor}, dim {problem.dim}"
-        parts.append(Text(f"{where}: got {problem.got}, expected {problem.expected} "
-                          f"({problem.meaning})", style="bold red"))  # fmt: skip
+        parts.append(
+            Text(
+                f"{where}: got {problem.got}, expected {problem.expected} ({problem.meaning})",
+                style="bold red",
+            )
+        )
         parts.append(Text(f"  hint: {problem.hint}"))
     if report.problems:
         parts.append(Text(""))
@@ -904,8 +930,10 @@ def diagnose_markdown(report: DiagnoseReport) -> str:
     """The ``markdown`` view of ``rnninspect diagnose``."""
     out = [f"**`{report.spec.to_spec_string()}`** · {_given(report)}\n\n"]
     if report.problems:
-        rows = [(p.tensor, "" if p.dim is None else str(p.dim), p.got, p.expected, p.meaning,
-                 p.hint) for p in report.problems]  # fmt: skip
+        rows = [
+            (p.tensor, "" if p.dim is None else str(p.dim), p.got, p.expected, p.meaning, p.hint)
+            for p in report.problems
+        ]
         out.append(_markdown_table(("tensor", "dim", "got", "expected", "meaning", "hint"), rows))
         out.append("\n")
     out.append(f"{_torch_line(report)}\n\n**{_diagnose_verdict(report)}**\n")

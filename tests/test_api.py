@@ -57,8 +57,9 @@ def test_helper_passes_a_correct_implementation_over_several_specs() -> None:
 def test_helper_fails_a_wrong_implementation_with_the_parity_table() -> None:
     impls = manual()
     with pytest.raises(AssertionError) as failure:
-        assert_matches_torch(["nn.GRU(4, 8)", "nn.GRU(4, 8, num_layers=2)"],
-                             impl=impls.GRUResetBeforeProduct)  # fmt: skip
+        assert_matches_torch(
+            ["nn.GRU(4, 8)", "nn.GRU(4, 8, num_layers=2)"], impl=impls.GRUResetBeforeProduct
+        )
     message = str(failure.value)
     assert message.startswith("2 of 2 configurations do not match torch:")
     assert "output" in message and "fail" in message and "max abs" in message

@@ -39,8 +39,16 @@ def test_rnn_with_bias() -> None:
 
 
 def test_gru_two_layers_bidirectional() -> None:
-    spec = make_spec(cell="gru", input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
-                     batch=2, seq_len=5, bias=False)  # fmt: skip
+    spec = make_spec(
+        cell="gru",
+        input_size=3,
+        hidden_size=4,
+        num_layers=2,
+        bidirectional=True,
+        batch=2,
+        seq_len=5,
+        bias=False,
+    )
     count = flop_count(spec)
     layer0 = 2 * 12 * (3 + 4)  # two directions, 3 gates x 4 hidden, by input 3 + hidden 4
     layer1 = 2 * 12 * (8 + 4)  # layer 1 reads both directions: 2*4 = 8
@@ -49,8 +57,9 @@ def test_gru_two_layers_bidirectional() -> None:
 
 
 def test_lstm_projection_is_counted() -> None:
-    spec = make_spec(cell="lstm", input_size=3, hidden_size=4, proj_size=2, batch=1, seq_len=1,
-                     bias=False)  # fmt: skip
+    spec = make_spec(
+        cell="lstm", input_size=3, hidden_size=4, proj_size=2, batch=1, seq_len=1, bias=False
+    )
     # gates 16 rows by (3 inputs + 2 projected h) plus the projection 2 x 4
     assert flop_count(spec).macs == 16 * (3 + 2) + 2 * 4
 
@@ -90,8 +99,9 @@ def test_bench_table_and_peak() -> None:
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
 def test_sweep_renders_in_every_format(fmt: str) -> None:
-    code, out, _ = run("--cell", "gru", "--hidden-size", "8", "--sweep", "seq_len=2,4,8",
-                       "--format", fmt)  # fmt: skip
+    code, out, _ = run(
+        "--cell", "gru", "--hidden-size", "8", "--sweep", "seq_len=2,4,8", "--format", fmt
+    )
     assert code == 0
     if fmt == "json":
         sweep = json.loads(out)["sweep"]

@@ -28,8 +28,14 @@ def test_shapes_default_configuration(runner: CliRunner) -> None:
     assert err == ""
 
 
-LSTM_JSON = ("shapes", "nn.LSTM(10, 20, num_layers=2, bidirectional=True)", "--batch", "7",
-             "--format", "json")  # fmt: skip
+LSTM_JSON = (
+    "shapes",
+    "nn.LSTM(10, 20, num_layers=2, bidirectional=True)",
+    "--batch",
+    "7",
+    "--format",
+    "json",
+)
 
 
 def test_shapes_spec_and_options_agree(runner: CliRunner) -> None:

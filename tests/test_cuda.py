@@ -77,9 +77,18 @@ def test_cuda_catches_a_planted_fault() -> None:
 def test_cuda_bench_times_cudnn_on_and_off_and_peak_memory() -> None:
     result = CliRunner().invoke(
         main,
-        ["bench", "nn.LSTM(16, 32)", "--device", "cuda", "--backward", "--min-time", "0.05",
-         "--format", "json"],
-    )  # fmt: skip
+        [
+            "bench",
+            "nn.LSTM(16, 32)",
+            "--device",
+            "cuda",
+            "--backward",
+            "--min-time",
+            "0.05",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert set(doc["timing_without_cudnn"]) == {"module", "module_backward"}
@@ -89,7 +98,8 @@ def test_cuda_bench_times_cudnn_on_and_off_and_peak_memory() -> None:
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_cuda_packed_sequences(cell: str) -> None:
-    code, doc, err = verify("--cell", cell, "--num-layers", "2", "--bidirectional", "--lengths",
-                            "6,1,4,3")  # fmt: skip
+    code, doc, err = verify(
+        "--cell", cell, "--num-layers", "2", "--bidirectional", "--lengths", "6,1,4,3"
+    )
     assert code == 0, (err, [r for r in doc["parity"] if not r["ok"]])  # type: ignore[union-attr]
     assert doc["config"]["lengths"] == [6, 1, 4, 3]  # type: ignore[index]

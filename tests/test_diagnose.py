@@ -22,14 +22,21 @@ def run(*args: str) -> tuple[int, dict[str, object]]:
 @pytest.mark.parametrize(
     "args",
     [
-        ["nn.LSTM(10, 20, num_layers=2)", "--input-shape", "5,7,10", "--h0-shape", "2,7,20",
-         "--c0-shape", "2,7,20"],
+        [
+            "nn.LSTM(10, 20, num_layers=2)",
+            "--input-shape",
+            "5,7,10",
+            "--h0-shape",
+            "2,7,20",
+            "--c0-shape",
+            "2,7,20",
+        ],
         ["nn.GRU(10, 20, batch_first=True)", "--input-shape", "7,5,10", "--h0-shape", "1,7,20"],
         ["nn.RNN(10, 20)", "--input-shape", "5,10", "--h0-shape", "1,20"],
         ["nn.GRUCell(10, 20)", "--input-shape", "7,10", "--h0-shape", "7,20"],
         ["nn.LSTM(10, 20, proj_size=5)", "--input-shape", "5,7,10"],
     ],
-)  # fmt: skip
+)
 def test_shapes_that_fit(args: list[str]) -> None:
     code, doc = run(*args)
     assert code == 0
@@ -55,16 +62,32 @@ def test_batch_and_sequence_swapped() -> None:
 
 
 def test_h0_without_the_directions_of_a_bidirectional_module() -> None:
-    p = problem(["nn.LSTM(10, 20, num_layers=2, bidirectional=True)", "--input-shape", "5,7,10",
-                 "--h0-shape", "2,7,20", "--c0-shape", "4,7,20"])  # fmt: skip
+    p = problem(
+        [
+            "nn.LSTM(10, 20, num_layers=2, bidirectional=True)",
+            "--input-shape",
+            "5,7,10",
+            "--h0-shape",
+            "2,7,20",
+            "--c0-shape",
+            "4,7,20",
+        ]
+    )
     assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("h0", 0, "2", "4")
     assert p["meaning"] == "num_layers*num_directions"
     assert "without the directions of a bidirectional module" in str(p["hint"])
 
 
 def test_h0_built_batch_first() -> None:
-    p = problem(["nn.GRU(10, 20, num_layers=2, batch_first=True)", "--input-shape", "7,5,10",
-                 "--h0-shape", "7,2,20"])  # fmt: skip
+    p = problem(
+        [
+            "nn.GRU(10, 20, num_layers=2, batch_first=True)",
+            "--input-shape",
+            "7,5,10",
+            "--h0-shape",
+            "7,2,20",
+        ]
+    )
     assert (p["tensor"], p["dim"]) == ("h0", 0)
     assert "looks batch-first" in str(p["hint"]) and "transpose(0, 1)" in str(p["hint"])
 
@@ -87,19 +110,38 @@ def test_2d_input_meant_as_unbatched() -> None:
 
 
 def test_projected_h0_and_cell_states() -> None:
-    p = problem(["nn.LSTM(10, 20, proj_size=5)", "--input-shape", "5,7,10", "--h0-shape",
-                 "1,7,20", "--c0-shape", "1,7,20"])  # fmt: skip
+    p = problem(
+        [
+            "nn.LSTM(10, 20, proj_size=5)",
+            "--input-shape",
+            "5,7,10",
+            "--h0-shape",
+            "1,7,20",
+            "--c0-shape",
+            "1,7,20",
+        ]
+    )
     assert (p["tensor"], p["dim"], p["expected"], p["meaning"]) == ("h0", 2, "5", "proj_size")
-    p = problem(["nn.LSTMCell(10, 20)", "--input-shape", "7,10", "--h0-shape", "1,7,20",
-                 "--c0-shape", "1,7,20"])  # fmt: skip
+    p = problem(
+        [
+            "nn.LSTMCell(10, 20)",
+            "--input-shape",
+            "7,10",
+            "--h0-shape",
+            "1,7,20",
+            "--c0-shape",
+            "1,7,20",
+        ]
+    )
     assert "no layers dimension" in str(p["hint"]) and "squeeze(0)" in str(p["hint"])
     p = problem(["nn.GRUCell(10, 20)", "--input-shape", "5,7,10"])
     assert "takes one time step" in str(p["hint"])
 
 
 def test_table_view_reads_well() -> None:
-    result = CliRunner().invoke(main, ["diagnose", "nn.GRU(10, 20)", "--input-shape", "7,5,10",
-                                       "--h0-shape", "1,7,20"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["diagnose", "nn.GRU(10, 20)", "--input-shape", "7,5,10", "--h0-shape", "1,7,20"]
+    )
     assert result.exit_code == 1
     assert "h0, dim 1: got 7, expected 5" in result.stdout
     assert "torch says: RuntimeError: Expected hidden size (1, 5, 20), got [1, 7, 20]" in " ".join(

@@ -25,8 +25,14 @@ GRID = list(itertools.product(("rnn", "lstm", "gru"), (False, True), (False, Tru
 def test_every_relation_holds_on_the_real_module(
     cell: str, bidirectional: bool, batch_first: bool, layers: int
 ) -> None:
-    spec = make_spec(cell=cell, num_layers=layers, bidirectional=bidirectional,
-                     batch_first=batch_first, input_size=3, hidden_size=4)  # fmt: skip
+    spec = make_spec(
+        cell=cell,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        input_size=3,
+        hidden_size=4,
+    )
     report = explain(spec)
     assert len(report.relations) == (2 if bidirectional else 1)
     assert all(r.holds and r.max_abs_err == 0 for r in report.relations), report.relations
@@ -34,8 +40,9 @@ def test_every_relation_holds_on_the_real_module(
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_packed_relations_hold_per_sequence(bidirectional: bool) -> None:
-    spec = make_spec(cell="lstm", bidirectional=bidirectional, lengths="5,1,3", seq_len=6,
-                     batch_first=True)  # fmt: skip
+    spec = make_spec(
+        cell="lstm", bidirectional=bidirectional, lengths="5,1,3", seq_len=6, batch_first=True
+    )
     report = explain(spec)
     assert len(report.relations) == 3 * (2 if bidirectional else 1)
     assert all(r.holds for r in report.relations)
@@ -60,8 +67,11 @@ def test_relation_indexing_follows_the_layout() -> None:
 
 def test_equations_name_the_rows_of_each_gate() -> None:
     lines = equations(make_spec(cell="lstm", input_size=10, hidden_size=20))
-    assert any(line.startswith("g = tanh(W_ig x + b_ig + W_hg h + b_hg)") and
-               "weight_ih_l0[40:60] (20x10)" in line for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("g = tanh(W_ig x + b_ig + W_hg h + b_hg)")
+        and "weight_ih_l0[40:60] (20x10)" in line
+        for line in lines
+    )
     gru = equations(make_spec(cell="gru", bias=False))
     assert any(line.startswith("n = tanh(W_in x + r * (W_hn h))") for line in gru)
 
@@ -107,8 +117,9 @@ def test_diagram_fits_80_columns_up_to_4_layers_and_8_steps(layers: int, steps: 
 
 
 def test_explain_cli_json_and_formats() -> None:
-    result = CliRunner().invoke(main, ["explain", "nn.GRU(4, 8, bidirectional=True)",
-                                       "--format", "json"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["explain", "nn.GRU(4, 8, bidirectional=True)", "--format", "json"]
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["relations"] == [
@@ -124,6 +135,7 @@ def test_explain_cli_json_and_formats() -> None:
 
 def test_explain_is_exact_on_float64_too() -> None:
     spec = make_spec(cell="rnn", bidirectional=True)
-    results = run_module(torch_module(spec, dtype=torch.float64), spec,
-                         example_inputs(spec, dtype=torch.float64))  # fmt: skip
+    results = run_module(
+        torch_module(spec, dtype=torch.float64), spec, example_inputs(spec, dtype=torch.float64)
+    )
     assert all(check(lhs, rhs, results).holds for lhs, rhs in relation_pairs(spec))

@@ -30,14 +30,20 @@ class Model(nn.Module):
 
 
 EXPECTED = {
-    "encoder.rnn": ("lstm", "nn.LSTM(10, 20, num_layers=2, bidirectional=True, proj_size=5)",
-                    ["batch_first", "dropout"]),
+    "encoder.rnn": (
+        "lstm",
+        "nn.LSTM(10, 20, num_layers=2, bidirectional=True, proj_size=5)",
+        ["batch_first", "dropout"],
+    ),
     "decoder": ("gru_cell", "nn.GRUCell(8, 16)", []),
-    "tagger": ("rnn", "nn.RNN(3, 6, num_layers=3, bias=False)",
-               ["nonlinearity", "batch_first", "dropout"]),
+    "tagger": (
+        "rnn",
+        "nn.RNN(3, 6, num_layers=3, bias=False)",
+        ["nonlinearity", "batch_first", "dropout"],
+    ),
     "attention": ("gru", "nn.GRU(4, 7, bidirectional=True)", ["batch_first", "dropout"]),
     "cell": ("lstm_cell", "nn.LSTMCell(5, 9, bias=False)", []),
-}  # fmt: skip
+}
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -50,10 +56,12 @@ def layouts(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     state = Model().state_dict()
     files = {
         "bare.pt": (state, ""),
-        "trainer.pth": ({"model": state, "optimizer": {"lr": 0.1, "state": {}}, "epoch": 3},
-                        "model."),
+        "trainer.pth": (
+            {"model": state, "optimizer": {"lr": 0.1, "state": {}}, "epoch": 3},
+            "model.",
+        ),
         "lightning.bin": ({"state_dict": state, "global_step": 10}, "state_dict."),
-    }  # fmt: skip
+    }
     out = {}
     for name, (data, prefix) in files.items():
         path = tmp_path / name
@@ -81,8 +89,15 @@ def test_every_layout_and_format(tmp_path: Path) -> None:
             )
             assert built is not None
         lstm = modules[prefix + "encoder.rnn"]["config"]
-        assert lstm == {"cell": "lstm", "input_size": 10, "hidden_size": 20, "num_layers": 2,
-                        "bias": True, "bidirectional": True, "proj_size": 5}  # fmt: skip
+        assert lstm == {
+            "cell": "lstm",
+            "input_size": 10,
+            "hidden_size": 20,
+            "num_layers": 2,
+            "bias": True,
+            "bidirectional": True,
+            "proj_size": 5,
+        }
 
 
 @pytest.mark.parametrize("key", list(EXPECTED))
@@ -94,8 +109,9 @@ def test_spec_round_trips_through_shapes(tmp_path: Path, key: str) -> None:
     assert code == 0
     shapes = {p["name"]: p["shape"] for p in json.loads(out)["parameters"]}
     module = dict(Model().named_parameters())
-    assert shapes == {n[len(key) + 1 :]: list(p.shape) for n, p in module.items()
-                      if n.startswith(key + ".")}  # fmt: skip
+    assert shapes == {
+        n[len(key) + 1 :]: list(p.shape) for n, p in module.items() if n.startswith(key + ".")
+    }
 
 
 def test_table_view(tmp_path: Path) -> None:

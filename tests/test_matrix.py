@@ -74,9 +74,11 @@ bidirectional = [false, true]
     assert isinstance(cases, list) and len(cases) == 12
     configs = [c["config"] for c in cases]
     assert {(c["cell"], c["num_layers"], c["bidirectional"]) for c in configs} == {
-        (cell, layers, bi) for cell in ("rnn", "lstm", "gru") for layers in (1, 2)
+        (cell, layers, bi)
+        for cell in ("rnn", "lstm", "gru")
+        for layers in (1, 2)
         for bi in (False, True)
-    }  # fmt: skip
+    }
     assert all(c["batch"] == 2 and c["hidden_size"] == 6 for c in configs)
     assert len({c["name"] for c in cases}) == 12
 

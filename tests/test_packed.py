@@ -23,9 +23,16 @@ GRID = list(itertools.product(("rnn", "lstm", "gru"), (1, 2, 3), (False, True), 
 def test_packed_verification_passes(
     cell: str, layers: int, bidirectional: bool, batch_first: bool, dtype: str
 ) -> None:
-    spec = make_spec(cell=cell, input_size=3, hidden_size=5, num_layers=layers,
-                     bidirectional=bidirectional, batch_first=batch_first, lengths=LENGTHS,
-                     seq_len=6)  # fmt: skip
+    spec = make_spec(
+        cell=cell,
+        input_size=3,
+        hidden_size=5,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        lengths=LENGTHS,
+        seq_len=6,
+    )
     report = verify(spec, VerifyOptions(dtype=dtype, timing=False))
     assert report.ok, [row.to_dict() for row in report.rows if not row.ok]
     if dtype == "float64":
@@ -34,9 +41,9 @@ def test_packed_verification_passes(
 
 def test_packed_shapes_in_json() -> None:
     result = CliRunner().invoke(
-        main, ["shapes", "nn.GRU(4, 8, bidirectional=True)", "--lengths", "5,3,2", "--format",
-               "json"],
-    )  # fmt: skip
+        main,
+        ["shapes", "nn.GRU(4, 8, bidirectional=True)", "--lengths", "5,3,2", "--format", "json"],
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     shapes = {t["name"]: t["shape"] for t in doc["tensors"]}
@@ -49,8 +56,9 @@ def test_packed_shapes_in_json() -> None:
 
 
 def test_packed_table_explains_h_n() -> None:
-    result = CliRunner().invoke(main, ["shapes", "--cell", "lstm", "--bidirectional",
-                                       "--lengths", "4,2", "--seq-len", "6"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["shapes", "--cell", "lstm", "--bidirectional", "--lengths", "4,2", "--seq-len", "6"]
+    )
     assert result.exit_code == 0
     out = " ".join(result.stdout.split())
     assert "packed: lengths 4,2 · batch 2 · seq_len 6" in out

@@ -26,14 +26,21 @@ def grid() -> list[tuple[RNNSpec, bool]]:
             batch_first,
         ), bias, variant, unbatched, zero in itertools.product(shapes, both, both, both, both):
             values: dict[str, object] = {
-                "cell": cell, "input_size": 3, "hidden_size": 5, "bias": bias,
-                "unbatched": unbatched, "seq_len": 4,
-            }  # fmt: skip
+                "cell": cell,
+                "input_size": 3,
+                "hidden_size": 5,
+                "bias": bias,
+                "unbatched": unbatched,
+                "seq_len": 4,
+            }
             if cell.is_cell:
                 del values["seq_len"]
             else:
-                values |= {"num_layers": layers, "bidirectional": bidirectional,
-                           "batch_first": batch_first}  # fmt: skip
+                values |= {
+                    "num_layers": layers,
+                    "bidirectional": bidirectional,
+                    "batch_first": batch_first,
+                }
             if variant and cell.family == "rnn":
                 values["nonlinearity"] = "relu"
             elif variant and cell is CellKind.LSTM:
@@ -102,6 +109,14 @@ def test_reference_never_calls_torch_rnn_code() -> None:
     import rnninspect.reference.recurrence as recurrence
 
     source = inspect.getsource(cells) + inspect.getsource(recurrence)
-    for forbidden in ("nn.RNN", "nn.LSTM", "nn.GRU", "_VF", "rnn_tanh", "lstm_cell", "gru_cell",
-                      "functional"):  # fmt: skip
+    for forbidden in (
+        "nn.RNN",
+        "nn.LSTM",
+        "nn.GRU",
+        "_VF",
+        "rnn_tanh",
+        "lstm_cell",
+        "gru_cell",
+        "functional",
+    ):
         assert forbidden not in source

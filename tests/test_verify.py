@@ -35,8 +35,16 @@ def test_default_verify_passes_with_every_row() -> None:
     assert names[:6] == ["output", "h_n", "c_n", "grad:input", "grad:h0", "grad:c0"]
     assert "grad:weight_hh_l1_reverse" in names and len(names) == 6 + 16
     for row in rows:
-        assert set(row) >= {"tensor", "max_abs_err", "max_rel_err", "atol", "rtol", "ok",
-                            "verdict", "noise_floor"}  # fmt: skip
+        assert set(row) >= {
+            "tensor",
+            "max_abs_err",
+            "max_rel_err",
+            "atol",
+            "rtol",
+            "ok",
+            "verdict",
+            "noise_floor",
+        }
         assert row["verdict"] == "pass" and row["max_abs_err"] < 1e-5
         assert (row["atol"], row["rtol"]) == (1e-5, 1.3e-6)
     timing = doc["timing"]
@@ -142,8 +150,20 @@ def test_missing_gradient_is_a_failure_not_a_skip() -> None:
 
 # --- conditioning: a chaotic recurrence is inconclusive, a per-step fault still fails -------
 
-CHAOS = ("--cell", "rnn", "--input-size", "8", "--hidden-size", "32", "--batch", "4",
-         "--seq-len", "500", "--weight-scale", "3")  # fmt: skip
+CHAOS = (
+    "--cell",
+    "rnn",
+    "--input-size",
+    "8",
+    "--hidden-size",
+    "32",
+    "--batch",
+    "4",
+    "--seq-len",
+    "500",
+    "--weight-scale",
+    "3",
+)
 
 
 def test_chaotic_correct_module_is_inconclusive_not_fail() -> None:

@@ -39,8 +39,18 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_verify_uses_the_trained_weights(checkpoint: Path) -> None:
-    code, out, err = run("verify", "--weights", str(checkpoint), "--prefix", "model.encoder",
-                         "--batch-first", "--dtype", "float64", "--format", "json")  # fmt: skip
+    code, out, err = run(
+        "verify",
+        "--weights",
+        str(checkpoint),
+        "--prefix",
+        "model.encoder",
+        "--batch-first",
+        "--dtype",
+        "float64",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["config"]["hidden_size"] == 12 and doc["config"]["bidirectional"] is True
@@ -50,8 +60,9 @@ def test_verify_uses_the_trained_weights(checkpoint: Path) -> None:
 
 
 def test_weights_really_replace_the_random_ones(checkpoint: Path) -> None:
-    trained = run("verify", "--weights", str(checkpoint), "--prefix", "model.decoder",
-                  "--format", "json")[1]  # fmt: skip
+    trained = run(
+        "verify", "--weights", str(checkpoint), "--prefix", "model.decoder", "--format", "json"
+    )[1]
     random = run("verify", "nn.GRUCell(8, 16)", "--format", "json")[1]
     grads = [
         {r["tensor"]: r["worst_expected"] for r in json.loads(doc)["parity"]}
@@ -97,6 +108,13 @@ def test_bad_weights_usage(checkpoint: Path, args: list[str], message: str) -> N
 def test_prefix_needs_weights_and_bench_cannot_sweep_fixed_sizes(checkpoint: Path) -> None:
     code, _, err = run("verify", "--prefix", "x")
     assert code == 2 and "--prefix needs --weights FILE" in err
-    code, _, err = run("bench", "--weights", str(checkpoint), "--prefix", "model.encoder",
-                       "--sweep", "hidden_size=4,8")  # fmt: skip
+    code, _, err = run(
+        "bench",
+        "--weights",
+        str(checkpoint),
+        "--prefix",
+        "model.encoder",
+        "--sweep",
+        "hidden_size=4,8",
+    )
     assert code == 2 and "fixed by the checkpoint" in err

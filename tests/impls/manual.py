@@ -20,10 +20,20 @@ class Manual(nn.Module):
 
     fault: str | None = None
 
-    def __init__(self, mode: str, cell: bool, input_size: int, hidden_size: int,
-                 num_layers: int = 1, bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 nonlinearity: str = "tanh") -> None:  # fmt: skip
+    def __init__(
+        self,
+        mode: str,
+        cell: bool,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        nonlinearity: str = "tanh",
+    ) -> None:
         super().__init__()
         self.mode, self.cell, self.hidden_size = mode, cell, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
