@@ -22,10 +22,11 @@ from rnninspect import devices, memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
 from rnninspect.reference import reference_forward
 from rnninspect.report import BenchReport, SweepPoint, versions
-from rnninspect.shapes import flop_count, tensor_shapes
+from rnninspect.runs import Forward, Side, run_with_grads, without_grad
+from rnninspect.shapes import flop_count
 from rnninspect.spec import RNNSpec, SpecError, make_spec
-from rnninspect.timing import Timing, measure, peak_cuda_bytes
-from rnninspect.verification import Forward, run_with_grads
+from rnninspect.timing import Timing, peak_cuda_bytes, time_sides
+from rnninspect.verification import upstream_gradients
 
 #: What ``--sweep`` may vary.
 SWEEPABLE = ("seq_len", "batch", "hidden_size", "num_layers")
@@ -109,27 +110,24 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
             module.load_state_dict(options.weights, strict=True)
         inputs = example_inputs(spec, device, dtype)
         params = dict(module.named_parameters())
-        sides: dict[str, Forward] = {
-            "module": lambda x: run_module(module, spec, dict(x)),
-            "reference": lambda x: reference_forward(spec, params, x),
+        module_forward: Forward = lambda x: run_module(module, spec, dict(x))  # noqa: E731
+        sides: dict[str, Side] = {
+            "module": (module_forward, params, inputs),
+            "reference": ((lambda x: reference_forward(spec, params, x)), params, inputs),
         }
-        upstream = {
-            t.name: torch.randn(t.shape, dtype=torch.float64).to(device)
-            for t in tensor_shapes(spec)
-            if t.name not in inputs
-        }
-        timing = _time_sides(sides, params, inputs, upstream, options)
+        upstream = upstream_gradients(spec, device)
+        timing = time_sides(sides, upstream, options.min_time, options.backward)
         without_cudnn: dict[str, Timing] = {}
         peak: dict[str, int] = {}
         if device.type == "cuda":
             with torch.backends.cudnn.flags(enabled=False):
-                without_cudnn = _time_sides(
-                    {"module": sides["module"]}, params, inputs, upstream, options
+                without_cudnn = time_sides(
+                    {"module": sides["module"]}, upstream, options.min_time, options.backward
                 )
-            peak["forward"] = peak_cuda_bytes(_no_grad(sides["module"], inputs), device)
+            peak["forward"] = peak_cuda_bytes(without_grad(module_forward, inputs), device)
             if options.backward:
                 peak["backward"] = peak_cuda_bytes(
-                    functools.partial(run_with_grads, sides["module"], params, inputs, upstream),
+                    functools.partial(run_with_grads, module_forward, params, inputs, upstream),
                     device,
                 )
     return BenchReport(
@@ -168,27 +166,3 @@ def sweep(
             progress(index + 1, len(values))
     first = points[0].report
     return dataclasses.replace(first, sweep_name=name, sweep=points)
-
-
-def _time_sides(
-    sides: Mapping[str, Forward],
-    params: Mapping[str, Tensor],
-    inputs: Mapping[str, Tensor],
-    upstream: Mapping[str, Tensor],
-    options: BenchOptions,
-) -> dict[str, Timing]:
-    timing: dict[str, Timing] = {}
-    for side, forward in sides.items():
-        timing[side] = measure(_no_grad(forward, inputs), options.min_time)
-        if options.backward:
-            run = functools.partial(run_with_grads, forward, params, inputs, upstream)
-            timing[f"{side}_backward"] = measure(run, options.min_time)
-    return timing
-
-
-def _no_grad(forward: Forward, inputs: Mapping[str, Tensor]) -> Callable[[], object]:
-    def run() -> object:
-        with torch.no_grad():
-            return forward(inputs)
-
-    return run

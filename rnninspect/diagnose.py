@@ -87,18 +87,7 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
             )
         )
         return problems
-    if x[-1] != spec.input_size:
-        problems.append(
-            Problem(
-                "input",
-                len(x) - 1,
-                str(x[-1]),
-                str(spec.input_size),
-                "input_size (H_in)",
-                f"the features per step must equal the module's input_size={spec.input_size}: "
-                "check the embedding size or the layer feeding the RNN",
-            )
-        )
+    problems += _feature_size(spec, x)
     unbatched = len(x) == 2
     if unbatched:
         batch, length = None, x[0]
@@ -141,6 +130,19 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
         expected: Shape = (stack, size) if unbatched else (stack, batch or 0, size)
         problems += _state(spec, name, shape, expected, symbol, x, length, batch)
     return problems
+
+
+def _feature_size(spec: RNNSpec, x: Shape) -> list[Problem]:
+    """The input's last dimension against input_size."""
+    if x[-1] == spec.input_size:
+        return []
+    hint = (
+        f"the features per step must equal the module's input_size={spec.input_size}: check the "
+        "embedding size or the layer feeding it"
+    )
+    return [
+        Problem("input", len(x) - 1, str(x[-1]), str(spec.input_size), "input_size (H_in)", hint)
+    ]
 
 
 def _state(
@@ -255,17 +257,7 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
             )
         )
         return problems
-    if x[-1] != spec.input_size:
-        problems.append(
-            Problem(
-                "input",
-                len(x) - 1,
-                str(x[-1]),
-                str(spec.input_size),
-                "input_size (H_in)",
-                f"the features must equal the cell's input_size={spec.input_size}",
-            )
-        )
+    problems += _feature_size(spec, x)
     batch = x[0] if len(x) == 2 else None
     expected: Shape = (spec.hidden_size,) if batch is None else (batch, spec.hidden_size)
     states = [("h0", h0)] + ([("c0", c0)] if spec.has_cell_state else [])

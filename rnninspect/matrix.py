@@ -19,8 +19,9 @@ from typing import Any
 
 from rnninspect.impl import load_factory
 from rnninspect.report import Case, CaseResult, MatrixReport, versions
+from rnninspect.runs import ImplementationFailed
 from rnninspect.spec import DEFAULTS, RNNInspectError, RNNSpec, SpecError, make_spec, parse_spec
-from rnninspect.verification import ImplementationFailed, VerifyOptions, verify
+from rnninspect.verification import VerifyOptions, verify
 
 #: Keys of VerifyOptions a case may set, besides the configuration.
 OPTION_KEYS = ("atol", "rtol", "reference_dtype", "zero_state", "weight_scale", "tf32")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils import benchmark
+
+from rnninspect.runs import Side, run_with_grads, without_grad
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,20 @@ def peak_cuda_bytes(fn: Callable[[], object], device: torch.device) -> int:
     fn()
     torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) - before
+
+
+def time_sides(
+    sides: Mapping[str, Side],
+    upstream: Mapping[str, Tensor],
+    min_time: float,
+    backward: bool,
+) -> dict[str, Timing]:
+    """Each side's forward (``<side>``) and, with ``backward``, forward plus backward of the
+    upstream gradient (``<side>_backward``)."""
+    timing: dict[str, Timing] = {}
+    for name, (forward, params, inputs) in sides.items():
+        timing[name] = measure(without_grad(forward, inputs), min_time)
+        if backward:
+            run = functools.partial(run_with_grads, forward, params, inputs, upstream)
+            timing[f"{name}_backward"] = measure(run, min_time)
+    return timing

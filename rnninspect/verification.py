@@ -10,8 +10,7 @@ implementation's own; it also runs in the implementation's dtype to measure the 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -23,16 +22,11 @@ from rnninspect.impl import Factory, build, load_factory
 from rnninspect.parity import Tolerance, compare, default_tolerance, judge
 from rnninspect.reference import reference_forward
 from rnninspect.report import VerifyReport, versions
+from rnninspect.runs import Forward, ImplementationFailed, Side, run_with_grads
 from rnninspect.shapes import tensor_shapes
-from rnninspect.spec import RNNInspectError, RNNSpec, SpecError
+from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, step_parity
-from rnninspect.timing import Timing, measure
-
-
-class ImplementationFailed(RNNInspectError):
-    """The implementation under test raised while running (a failed check, exit 1)."""
-
-    exit_code = 1
+from rnninspect.timing import Timing, time_sides
 
 
 @dataclass(frozen=True)
@@ -73,61 +67,18 @@ class VerifyOptions:
             raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
 
 
-Forward = Callable[[Mapping[str, Tensor]], dict[str, Tensor]]
-
-
-@dataclass
-class Run:
-    """One forward and backward pass: outputs and gradients by the contract's row names."""
-
-    outputs: dict[str, Tensor]
-    grads: dict[str, Tensor | None]
-
-    def rows(self) -> dict[str, Tensor | None]:
-        return {**self.outputs, **self.grads}
-
-
-def run_with_grads(
-    forward: Forward,
-    params: Mapping[str, Tensor],
-    inputs: Mapping[str, Tensor],
-    upstream: Mapping[str, Tensor],
-) -> Run:
-    """Run ``forward`` on copies of ``inputs`` that require grad, then back-propagate
-    ``sum(output * upstream)`` to the inputs, the initial state and every parameter."""
-    leaves = {name: value.detach().clone().requires_grad_(True) for name, value in inputs.items()}
-    with torch.enable_grad():
-        outputs = forward(leaves)
-        terms = [
-            (value * upstream[name].to(value)).sum()
-            for name, value in outputs.items()
-            if value.requires_grad
-        ]
-    targets = [*leaves.values(), *params.values()]
-    names = [f"grad:{name}" for name in leaves] + [f"grad:{name}" for name in params]
-    found: list[Tensor | None] = [None] * len(targets)
-    wanted = [i for i, t in enumerate(targets) if t.requires_grad]
-    if terms and wanted:
-        loss = torch.stack(terms).sum()
-        try:
-            grads = torch.autograd.grad(loss, [targets[i] for i in wanted], allow_unused=True)
-        except RuntimeError as exc:
-            message = " ".join(str(exc).split())
-            raise ImplementationFailed(f"back-propagation failed: {message}") from None
-        for i, grad in zip(wanted, grads, strict=True):
-            found[i] = grad
-    detached = {name: value.detach() for name, value in outputs.items()}
-    return Run(detached, dict(zip(names, found, strict=True)))
-
-
-def _upstream(spec: RNNSpec, names: list[str], device: torch.device) -> dict[str, Tensor]:
-    """The same random upstream gradient for every side, drawn from the spec's seed."""
+def upstream_gradients(spec: RNNSpec, device: torch.device) -> dict[str, Tensor]:
+    """The same random upstream gradient for every side, one per result, from the spec's seed."""
     generator = torch.Generator().manual_seed(spec.seed + 2)
-    shapes = {t.name: t.shape for t in tensor_shapes(spec)}
+    results = [t for t in tensor_shapes(spec) if t.name in _RESULT_NAMES]
     return {
-        name: torch.randn(shapes[name], generator=generator, dtype=torch.float64).to(device)
-        for name in names
+        t.name: torch.randn(t.shape, generator=generator, dtype=torch.float64).to(device)
+        for t in results
     }
+
+
+#: What a forward pass returns, by the contract's names (the packed views are not compared).
+_RESULT_NAMES = ("output", "h_n", "c_n", "h1", "c1")
 
 
 def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
@@ -206,8 +157,7 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
             under_test = built.to(device=device, dtype=dtype).train(spec.dropout == 0)
 
         inputs = example_inputs(spec, device, dtype, zero_state=options.zero_state)
-        output_names = [t.name for t in tensor_shapes(spec) if t.name not in inputs]
-        upstream = _upstream(spec, output_names, device)
+        upstream = upstream_gradients(spec, device)
         what = "implementation" if options.impl else "module"
         tested = run_with_grads(
             _module_forward(under_test, spec, what),
@@ -315,7 +265,7 @@ def _timings(
     ref_device: torch.device,
 ) -> dict[str, Timing]:
     """Forward, and forward plus backward, of the module, the reference and any ``--impl``."""
-    sides: dict[str, tuple[Forward, Mapping[str, Tensor], Mapping[str, Tensor]]] = {
+    sides: dict[str, Side] = {
         "module": (
             _module_forward(module, spec, "module"),
             dict(module.named_parameters()),
@@ -329,21 +279,4 @@ def _timings(
             dict(under_test.named_parameters()),
             inputs,
         )
-    timing: dict[str, Timing] = {}
-    for side, (forward, side_params, side_inputs) in sides.items():
-        timing[side] = measure(_inference(forward, side_inputs), min_run_time=0.1)
-        timing[f"{side}_backward"] = measure(
-            functools.partial(run_with_grads, forward, side_params, side_inputs, upstream),
-            min_run_time=0.1,
-        )
-    return timing
-
-
-def _inference(forward: Forward, inputs: Mapping[str, Tensor]) -> Callable[[], object]:
-    """A forward pass without autograd, as a timer calls it."""
-
-    def run() -> object:
-        with torch.no_grad():
-            return forward(inputs)
-
-    return run
+    return time_sides(sides, upstream, min_time=0.1, backward=True)

@@ -1,0 +1,83 @@
+"""One run of any side (torch's module, the reference, an ``--impl``): forward, then backward.
+
+Every side is a ``Forward``: a function from the named inputs (``input``, ``h0``, ``c0``) to the
+named results (``output``, ``h_n``, ...), over parameters the caller holds. ``run_with_grads``
+differentiates it the same way for every side, so their gradients can be compared row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rnninspect.spec import RNNInspectError
+
+
+class ImplementationFailed(RNNInspectError):
+    """The implementation under test raised while running (a failed check, exit 1)."""
+
+    exit_code = 1
+
+
+Forward = Callable[[Mapping[str, Tensor]], dict[str, Tensor]]
+
+
+@dataclass
+class Run:
+    """One forward and backward pass: outputs and gradients by the contract's row names."""
+
+    outputs: dict[str, Tensor]
+    grads: dict[str, Tensor | None]
+
+    def rows(self) -> dict[str, Tensor | None]:
+        return {**self.outputs, **self.grads}
+
+
+def run_with_grads(
+    forward: Forward,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+) -> Run:
+    """Run ``forward`` on copies of ``inputs`` that require grad, then back-propagate
+    ``sum(output * upstream)`` to the inputs, the initial state and every parameter."""
+    leaves = {name: value.detach().clone().requires_grad_(True) for name, value in inputs.items()}
+    with torch.enable_grad():
+        outputs = forward(leaves)
+        terms = [
+            (value * upstream[name].to(value)).sum()
+            for name, value in outputs.items()
+            if value.requires_grad
+        ]
+    targets = [*leaves.values(), *params.values()]
+    names = [f"grad:{name}" for name in leaves] + [f"grad:{name}" for name in params]
+    found: list[Tensor | None] = [None] * len(targets)
+    wanted = [i for i, t in enumerate(targets) if t.requires_grad]
+    if terms and wanted:
+        loss = torch.stack(terms).sum()
+        try:
+            grads = torch.autograd.grad(loss, [targets[i] for i in wanted], allow_unused=True)
+        except RuntimeError as exc:
+            message = " ".join(str(exc).split())
+            raise ImplementationFailed(f"back-propagation failed: {message}") from None
+        for i, grad in zip(wanted, grads, strict=True):
+            found[i] = grad
+    detached = {name: value.detach() for name, value in outputs.items()}
+    return Run(detached, dict(zip(names, found, strict=True)))
+
+
+#: A side as the timer and the parity runs take it: its forward, its parameters, its inputs.
+Side = tuple[Forward, Mapping[str, Tensor], Mapping[str, Tensor]]
+
+
+def without_grad(forward: Forward, inputs: Mapping[str, Tensor]) -> Callable[[], object]:
+    """A forward pass without autograd, ready for a timer to call."""
+
+    def run() -> object:
+        with torch.no_grad():
+            return forward(inputs)
+
+    return run
