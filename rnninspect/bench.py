@@ -96,11 +96,7 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
     device = devices.resolve_device(options.device)
     dtype = devices.resolve_dtype(options.dtype, device)
     estimate = memory.estimate(spec, options.dtype)
-    limit = options.max_memory
-    if limit is None:
-        limit = memory.default_limit()
-        if device.type == "cuda":
-            limit = int(0.8 * torch.cuda.mem_get_info(device)[0])
+    limit = devices.memory_limit(device, options.max_memory)
     needed = estimate.verify if options.backward else estimate.shapes
     memory.check(needed, limit, f"benchmarking nn.{spec.cell.torch_name} with these sizes")
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import torch
 
+from rnninspect import memory
 from rnninspect.spec import RNNInspectError, SpecError
 
 DTYPES = {
@@ -86,6 +87,16 @@ def tf32(allowed: bool) -> Iterator[None]:
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul
         torch.backends.cudnn.allow_tf32 = cudnn
+
+
+def memory_limit(device: torch.device, given: int | None) -> int:
+    """The memory a run may take: ``--max-memory`` if given, else 80% of what is free where the
+    run allocates (the GPU's free memory on CUDA, this process's on the CPU)."""
+    if given is not None:
+        return given
+    if device.type == "cuda":
+        return int(0.8 * torch.cuda.mem_get_info(device)[0])
+    return memory.default_limit()
 
 
 def describe(device: torch.device) -> dict[str, str | bool | None]:

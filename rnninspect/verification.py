@@ -122,11 +122,7 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         label = getattr(factory, "__qualname__", None) or repr(factory)
 
     estimate = memory.estimate(spec, options.dtype).verify
-    limit = options.max_memory
-    if limit is None:
-        limit = memory.default_limit()
-        if device.type == "cuda":
-            limit = int(0.8 * torch.cuda.mem_get_info(device)[0])
+    limit = devices.memory_limit(device, options.max_memory)
     memory.check(estimate, limit, f"verifying nn.{spec.cell.torch_name} with these sizes")
 
     notes: list[str] = []
