@@ -121,11 +121,11 @@ def trained(
     tensors = load_tensors(Path(path), max_memory)
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
     module = select(infer_modules(shapes), prefix, str(path))
-    settings = dict(given)
+    settings = {key: value for key, value in given.items() if value is not None}
     if spec_text is not None:
         cell, from_spec = parse_spec(spec_text)
         settings = {"cell": cell.value, **from_spec, **settings}
-    spec = spec_with_weights(module, {k: v for k, v in settings.items() if v is not None})
+    spec = spec_with_weights(module, settings)
     start = f"{module.prefix}." if module.prefix else ""
     state = {name: tensors[start + name] for name in module.shapes}
     return spec, state

@@ -118,3 +118,18 @@ def test_prefix_needs_weights_and_bench_cannot_sweep_fixed_sizes(checkpoint: Pat
         "hidden_size=4,8",
     )
     assert code == 2 and "fixed by the checkpoint" in err
+
+
+def test_spec_settings_the_weights_do_not_record_are_kept(checkpoint: Path) -> None:
+    code, out, err = run(
+        "verify",
+        "nn.LSTM(6, 12, num_layers=2, bidirectional=True, batch_first=True)",
+        "--weights",
+        str(checkpoint),
+        "--prefix",
+        "model.encoder",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["config"]["batch_first"] is True
