@@ -19,7 +19,7 @@ from rnninspect import __version__
 from rnninspect.spec import CellKind, RNNInspectError, SpecError, resolve
 
 #: Exit codes of the contract.
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 #: CONFIG options, by their keys; each command that takes a configuration gets all of them.
 CONFIG_KEYS = (
@@ -82,7 +82,7 @@ class RNNInspectGroup(click.Group):
                 f"internal error, a bug in rnninspect: {type(exc).__name__}: {exc} "
                 "(set RNNINSPECT_DEBUG=1 for the traceback)"
             )
-            code = EXIT_CHECK_FAILED
+            code = EXIT_INTERNAL
         if standalone_mode:
             sys.exit(code)
         return code
@@ -251,7 +251,7 @@ def main() -> None:
 
     Describe a module with a SPEC such as "nn.LSTM(10, 20, num_layers=2)", with options such as
     --cell lstm --hidden-size 20, or both (options win). Exit codes: 0 done, 1 a check failed,
-    2 bad input, 3 device or dtype not available here.
+    2 bad input, 3 device, dtype or extra not available here, 4 a bug in rnninspect.
     """
 
 

@@ -255,3 +255,20 @@ def test_bare_command_prints_the_help(runner: CliRunner) -> None:
     code, out, err = invoke(runner)
     assert code == 0 and err == ""
     assert out.startswith("Usage: ") and "shapes" in out and "diagnose" in out
+
+
+def test_internal_error_exits_4_with_one_line(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rnninspect import api
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(api, "inspect_shapes", broken)
+    monkeypatch.delenv("RNNINSPECT_DEBUG", raising=False)
+    code, out, err = invoke(runner, "shapes")
+    assert code == 4
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("Error: internal error")
+    assert "ZeroDivisionError: planted" in err
