@@ -152,21 +152,39 @@ def diagnose(
     c0: tuple[int, ...] | None = None,
     probe: bool = True,
 ) -> DiagnoseReport:
-    """Whether these shapes fit the module; torch's own verdict beside rnninspect's."""
+    """Whether these shapes fit the module; torch's own verdict beside rnninspect's.
+
+    ``spec.lengths``, when set, packs the input as ``pack_padded_sequence`` would; the batch
+    and sequence length are read from ``input_shape``, never from the spec.
+    """
     import math
 
     from rnninspect import diagnose as shapes_check
 
-    problems = shapes_check.diagnose(spec, input_shape, h0, c0)
+    lengths = spec.lengths
+    problems = shapes_check.diagnose(spec, input_shape, h0, c0, lengths)
     torch_ran, torch_error = False, None
     if probe:
         given = [s for s in (input_shape, h0, c0) if s is not None]
         needed = 4 * (sum(math.prod(s) for s in given) + memory.estimate(spec).parameters)
         memory.check(needed, memory.default_limit(), "running torch on these shapes")
-        torch_ran, torch_error = shapes_check.torch_verdict(spec, input_shape, h0, c0)
+        torch_ran, torch_error = shapes_check.torch_verdict(
+            spec, input_shape, h0, c0, lengths=lengths
+        )
         if not problems and torch_error is not None:
             hint = f"rnninspect's model accepts these shapes but torch does not: {torch_error}"
-            problems.append(shapes_check.Problem("input", None, "", "", "torch's check", hint))
+            problems.append(
+                shapes_check.Problem(
+                    "input",
+                    None,
+                    input_shape,
+                    None,
+                    "torch's check",
+                    hint,
+                    expected_text="what torch accepts",
+                )
+            )
     shapes = {"input": input_shape, "h0": h0, "c0": c0}
     found = versions(torch.__version__)
-    return DiagnoseReport(spec, found, shapes, problems, torch_ran, torch_error)
+    read = shapes_check.example(spec, input_shape)
+    return DiagnoseReport(read, found, shapes, problems, torch_ran, torch_error)

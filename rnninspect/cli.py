@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from rnninspect import __version__
-from rnninspect.spec import CellKind, RNNInspectError, SpecError, resolve
+from rnninspect.spec import CellKind, RNNInspectError, SpecError, option_name, resolve
 
 #: Exit codes of the contract.
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -208,11 +208,23 @@ def spec_from(spec_text: str | None, options: dict[str, Any]) -> Any:
     return resolve(spec_text, given)
 
 
-def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn SPEC and CONFIG options into one validated ``spec`` argument."""
+def with_config(
+    command: Callable[..., Any] | None = None, *, refused: Mapping[str, str] | None = None
+) -> Callable[..., Any]:
+    """Turn SPEC and CONFIG options into one validated ``spec`` argument.
+
+    ``refused`` maps the CONFIG options that have no meaning for this command to the reason:
+    given, they are refused (exit 2) rather than silently dropped.
+    """
+    if command is None:
+        return functools.partial(with_config, refused=refused)
+    name = command.__name__
 
     @functools.wraps(command)
     def wrapper(spec_text: str | None, **options: Any) -> Any:
+        for key, why in (refused or {}).items():
+            if options.get(key) is not None:
+                raise click.UsageError(f"{option_name(key)} has no meaning for {name}: {why}")
         path = options.pop("weights", None)
         prefix = options.pop("prefix", None)
         if path is None:
@@ -535,8 +547,18 @@ def explain(spec: Any, fmt: str) -> int:
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
+_FROM_INPUT = "the batch and sequence length are read from --input-shape"
+
+
 @main.command()
-@with_config
+@with_config(
+    refused={
+        "batch": _FROM_INPUT,
+        "seq_len": _FROM_INPUT,
+        "unbatched": "a 2-D --input-shape is read as unbatched, as torch reads it",
+        "seed": "it runs torch on zeros and draws no random numbers",
+    }
+)
 @click.option("--input-shape", required=True, metavar="5,7,10", help="The input's shape.")
 @click.option("--h0-shape", metavar="2,7,20", help="h0's shape, if you pass one.")
 @click.option("--c0-shape", metavar="2,7,20", help="c0's shape (LSTM), if you pass one.")
@@ -545,10 +567,11 @@ def diagnose(
 ) -> int:
     """Whether the shapes you have fit this module, and if not, why.
 
-    The batch and sequence length come from --input-shape, read as torch reads it; each misfit
-    names the tensor, the dimension, what was given and expected, and a hint at the likely
-    cause. torch is also run on zeros of those shapes, in a child process, and its own error is
-    quoted. Exit 0 when everything fits, 1 when something does not, 2 for unparsable shapes.
+    The batch and sequence length come from --input-shape, read as torch reads it; --lengths
+    packs the input as pack_padded_sequence does and is checked against it. Each misfit names
+    the tensor, the dimension, what was given and expected, and a hint at the likely cause.
+    torch is also run on zeros of those shapes, in a child process, and its own error is quoted.
+    Exit 0 when everything fits, 1 when something does not, 2 for unparsable shapes.
     """
     from rnninspect import api, render
     from rnninspect.diagnose import parse_shape

@@ -10,11 +10,13 @@ on torch 2.13), and its own error is quoted beside ours.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,24 +27,49 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class Problem:
-    """One misfit: which tensor and dimension, what was given and expected, and why."""
+    """One misfit: which tensor and dimension, what was given and expected, and why.
+
+    ``got`` and ``expected`` are a size (with ``dim``), a whole shape, or None for a tensor that
+    is missing (``got``) or that the module does not take (``expected``); ``expected_text`` says
+    in words what is expected where no shape can (an input of the wrong rank). ``fix`` holds
+    the shapes that the hint proposes, by tensor name; :func:`diagnose` keeps it only when a
+    second diagnosis of those shapes finds the misfit gone.
+    """
 
     tensor: str
     dim: int | None
-    got: str
-    expected: str
+    got: int | Shape | None
+    expected: int | Shape | None
     meaning: str
     hint: str
+    fix: dict[str, Shape] | None = None
+    expected_text: str | None = None
+
+    @property
+    def got_text(self) -> str:
+        return _fmt(self.got)
+
+    @property
+    def wanted_text(self) -> str:
+        if self.expected_text is not None:
+            return self.expected_text
+        return "none" if self.expected is None else _fmt(self.expected)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "tensor": self.tensor,
             "dim": self.dim,
-            "got": self.got,
-            "expected": self.expected,
+            "got": _json(self.got),
+            "expected": _json(self.expected),
+            "expected_text": self.wanted_text,
             "meaning": self.meaning,
             "hint": self.hint,
+            "fix": None if self.fix is None else {k: list(v) for k, v in self.fix.items()},
         }
+
+
+def _json(value: int | Shape | None) -> int | list[int] | None:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def parse_shape(text: str, option: str) -> Shape:
@@ -57,17 +84,72 @@ def parse_shape(text: str, option: str) -> Shape:
     return sizes
 
 
-def _fmt(shape: Shape | None) -> str:
-    return "missing" if shape is None else "(" + ", ".join(str(s) for s in shape) + ")"
+def _fmt(shape: int | Shape | None) -> str:
+    if shape is None:
+        return "missing"
+    if isinstance(shape, int):
+        return str(shape)
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def example(spec: RNNSpec, x: Shape) -> RNNSpec:
+    """The spec with the batch, sequence length and layout read from the input's shape, as torch
+    reads them; unchanged where the input's rank fits no reading."""
+    if spec.cell.is_cell:
+        if len(x) == 2:
+            return dataclasses.replace(spec, batch=x[0], unbatched=False)
+        if len(x) == 1:
+            return dataclasses.replace(spec, batch=1, unbatched=True)
+        return spec
+    if len(x) == 2:
+        return dataclasses.replace(spec, batch=1, seq_len=x[0], unbatched=True)
+    if len(x) == 3:
+        batch, length = (x[0], x[1]) if spec.batch_first else (x[1], x[0])
+        return dataclasses.replace(spec, batch=batch, seq_len=length, unbatched=False)
+    return spec
 
 
 def diagnose(
-    spec: RNNSpec, input_shape: Shape, h0: Shape | None = None, c0: Shape | None = None
+    spec: RNNSpec,
+    input_shape: Shape,
+    h0: Shape | None = None,
+    c0: Shape | None = None,
+    lengths: tuple[int, ...] | None = None,
 ) -> list[Problem]:
-    """Every misfit between the given shapes and the module, with hints."""
+    """Every misfit between the given shapes (and packing ``lengths``) and the module, with
+    hints; a proposed change is kept only when diagnosing the changed shapes clears it."""
+    shapes = {"input": input_shape, "h0": h0, "c0": c0}
+    problems = _problems(spec, shapes, lengths)
+    return [_checked(spec, problem, shapes, lengths) for problem in problems]
+
+
+def _problems(
+    spec: RNNSpec, shapes: Mapping[str, Shape | None], lengths: tuple[int, ...] | None
+) -> list[Problem]:
+    x, h0, c0 = shapes["input"], shapes["h0"], shapes["c0"]
+    assert x is not None
     if spec.cell.is_cell:
-        return _cell(spec, input_shape, h0, c0)
-    return _sequence(spec, input_shape, h0, c0)
+        return _cell(spec, x, h0, c0)
+    return _sequence(spec, x, h0, c0) + _packing(spec, x, lengths)
+
+
+def _checked(
+    spec: RNNSpec,
+    problem: Problem,
+    shapes: Mapping[str, Shape | None],
+    lengths: tuple[int, ...] | None,
+) -> Problem:
+    """The problem as it is when its fix clears every misfit of the tensors it names, else with
+    the fix and its advice replaced by what is expected."""
+    if problem.fix is None:
+        return problem
+    changed = {**shapes, **problem.fix}
+    touched = {problem.tensor, *problem.fix}
+    after = _problems(spec, changed, lengths)
+    if not any(p.tensor in touched for p in after):
+        return problem
+    hint = f"{problem.tensor} must be {problem.wanted_text}"
+    return dataclasses.replace(problem, fix=None, hint=hint)
 
 
 def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[Problem]:
@@ -79,11 +161,12 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
             Problem(
                 "input",
                 None,
-                _fmt(x),
-                f"3-D {layout}, or 2-D (L, H_in) unbatched",
+                x,
+                None,
                 "a sequence",
                 f"nn.{spec.cell.torch_name} reads a whole sequence: a 3-D batch "
                 f"{layout} or one 2-D sequence (L, H_in)",
+                expected_text=f"3-D {layout}, or 2-D (L, H_in) unbatched",
             )
         )
         return problems
@@ -99,14 +182,14 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
         states.append(("c0", c0, spec.hidden_size, "H_cell"))
         if (h0 is None) != (c0 is None):
             missing = "c0" if c0 is None else "h0"
-            want = (stack,) if unbatched else (stack, batch)
+            want = (stack,) if unbatched else (stack, batch or 0)
             size = spec.hidden_size if missing == "c0" else spec.out_size
             problems.append(
                 Problem(
                     missing,
                     None,
-                    "missing",
-                    _fmt((*want, size)),
+                    None,
+                    (*want, size),
                     "the LSTM's state (h0, c0)",
                     "an LSTM takes its state as a tuple (h0, c0), never a single tensor: pass "
                     "both, or neither for zeros",
@@ -117,8 +200,8 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
             Problem(
                 "c0",
                 None,
-                _fmt(c0),
-                "no c0",
+                c0,
+                None,
                 "a cell state",
                 f"nn.{spec.cell.torch_name} has no cell state; only LSTM takes (h0, c0)",
             )
@@ -132,6 +215,57 @@ def _sequence(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> li
     return problems
 
 
+def _packing(spec: RNNSpec, x: Shape, lengths: tuple[int, ...] | None) -> list[Problem]:
+    """``--lengths`` against the input: one length per sequence, none longer than L."""
+    if lengths is None or len(x) not in (2, 3):
+        return []
+    if len(x) == 2:
+        return [
+            Problem(
+                "lengths",
+                None,
+                len(lengths),
+                None,
+                "packing needs a batch",
+                f"a 2-D input {_fmt(x)} is one unbatched sequence, and pack_padded_sequence "
+                "packs a batch: give the input its batch dimension, or drop --lengths",
+                expected_text="no lengths for a 2-D input",
+            )
+        ]
+    batch, length = (x[0], x[1]) if spec.batch_first else (x[1], x[0])
+    problems = []
+    if len(lengths) != batch:
+        axis = "first" if spec.batch_first else "second"
+        problems.append(
+            Problem(
+                "lengths",
+                None,
+                len(lengths),
+                batch,
+                "one length per sequence (N, from the input)",
+                f"{len(lengths)} lengths for a batch of {batch} (the input's {axis} dimension "
+                f"with batch_first={spec.batch_first}): pass one length per sequence",
+            )
+        )
+    longest = max(lengths)
+    if longest > length:
+        axis = "second" if spec.batch_first else "first"
+        problems.append(
+            Problem(
+                "lengths",
+                None,
+                longest,
+                length,
+                "at most L, the input's sequence length",
+                f"lengths[{lengths.index(longest)}] = {longest} is longer than the padded "
+                f"input's {length} steps (its "
+                f"{axis} dimension with batch_first={spec.batch_first}); lengths count the "
+                "valid steps of each sequence",
+            )
+        )
+    return problems
+
+
 def _feature_size(spec: RNNSpec, x: Shape) -> list[Problem]:
     """The input's last dimension against input_size."""
     if x[-1] == spec.input_size:
@@ -140,9 +274,41 @@ def _feature_size(spec: RNNSpec, x: Shape) -> list[Problem]:
         f"the features per step must equal the module's input_size={spec.input_size}: check the "
         "embedding size or the layer feeding it"
     )
-    return [
-        Problem("input", len(x) - 1, str(x[-1]), str(spec.input_size), "input_size (H_in)", hint)
-    ]
+    return [Problem("input", len(x) - 1, x[-1], spec.input_size, "input_size (H_in)", hint)]
+
+
+def _unbatched_state(spec: RNNSpec, name: str, shape: Shape, expected: Shape, x: Shape) -> Problem:
+    """A 3-D state beside a 2-D input: which reading of the input the state's batch implies."""
+    steps, state_batch = x[0], shape[1]
+    if state_batch == 1:
+        reading = f"one sequence of {steps} steps in a batch of 1"
+        axis = 0 if spec.batch_first else 1
+    elif state_batch == steps:
+        reading = f"one time step of a batch of {steps}"
+        axis = 1 if spec.batch_first else 0
+    else:
+        return Problem(
+            name,
+            None,
+            shape,
+            expected,
+            "(D*num_layers, H) for unbatched input",
+            f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} "
+            f"must be 2-D {_fmt(expected)}; its batch of {state_batch} matches no reading of "
+            "the input",
+        )
+    fixed = (*x[:axis], 1, *x[axis:])
+    return Problem(
+        name,
+        None,
+        shape,
+        expected,
+        "(D*num_layers, H) for unbatched input",
+        f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} must "
+        f"be 2-D; {name}'s batch of {state_batch} says the input is {reading}: use "
+        f"input.unsqueeze({axis}), of shape {_fmt(fixed)}",
+        fix={"input": fixed},
+    )
 
 
 def _state(
@@ -159,24 +325,13 @@ def _state(
     stack = expected[0]
     if len(shape) != len(expected):
         if batch is None and len(shape) == 3:
-            return [
-                Problem(
-                    name,
-                    None,
-                    _fmt(shape),
-                    _fmt(expected),
-                    "(D*num_layers, H) for unbatched input",
-                    f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} "
-                    f"must be 2-D; to pass a batch, give the input its batch dimension "
-                    f"({'input.unsqueeze(0)' if spec.batch_first else 'input.unsqueeze(1)'})",
-                )
-            ]
+            return [_unbatched_state(spec, name, shape, expected, x)]
         return [
             Problem(
                 name,
                 None,
-                _fmt(shape),
-                _fmt(expected),
+                shape,
+                expected,
                 "(D*num_layers, N, H)",
                 f"{name} is {len(shape)}-D; it must be (D*num_layers, N, {symbol}), even with "
                 "batch_first=True and even for one layer",
@@ -184,15 +339,17 @@ def _state(
         ]
     problems: list[Problem] = []
     if batch is not None and shape[0] == batch and shape[1] == stack and batch != stack:
+        swapped = (shape[1], shape[0], shape[2])
         return [
             Problem(
                 name,
                 0,
-                str(shape[0]),
-                str(stack),
+                shape[0],
+                stack,
                 "num_layers*num_directions",
                 f"{name} looks batch-first {_fmt(shape)}: states keep (D*num_layers, N, {symbol}) "
                 f"even with batch_first=True; use {name}.transpose(0, 1).contiguous()",
+                fix={name: swapped},
             )
         ]
     if shape[0] != stack:
@@ -205,11 +362,10 @@ def _state(
                 f"{name} was built without the directions of a bidirectional module: its first "
                 f"dimension is num_layers*2 = {stack}, forward and reverse for each layer"
             )
-        problems.append(
-            Problem(name, 0, str(shape[0]), str(stack), "num_layers*num_directions", hint)
-        )
+        problems.append(Problem(name, 0, shape[0], stack, "num_layers*num_directions", hint))
     if batch is not None and shape[1] != batch:
         hint = f"{name}'s batch must equal the input's, {batch}"
+        fix: dict[str, Shape] | None = None
         if shape[1] == length and length != batch:
             where = "first" if not spec.batch_first else "second"
             hint = (
@@ -219,9 +375,8 @@ def _state(
                 f"input is {'(L, N, H_in)' if spec.batch_first else '(N, L, H_in)'}, build the "
                 f"module with batch_first={not spec.batch_first} or transpose(0, 1) the input"
             )
-        problems.append(
-            Problem(name, 1, str(shape[1]), str(batch), "batch (N, from the input)", hint)
-        )
+            fix = {"input": (x[1], x[0], x[2])}
+        problems.append(Problem(name, 1, shape[1], batch, "batch (N, from the input)", hint, fix))
     size = expected[-1]
     if shape[-1] != size:
         hint = f"{name}'s last dimension is {symbol} = {size}"
@@ -236,7 +391,7 @@ def _state(
                 f"proj_size ({spec.proj_size})"
             )
         meaning = "proj_size" if spec.proj_size and name == "h0" else "hidden_size"
-        problems.append(Problem(name, len(shape) - 1, str(shape[-1]), str(size), meaning, hint))
+        problems.append(Problem(name, len(shape) - 1, shape[-1], size, meaning, hint))
     return problems
 
 
@@ -249,11 +404,12 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
             Problem(
                 "input",
                 None,
-                _fmt(x),
-                "2-D (N, H_in), or 1-D (H_in,) unbatched",
+                x,
+                None,
                 "one time step",
                 f"nn.{name} takes one time step (N, H_in): loop over the sequence and feed it "
                 f"x[t], or use nn.{sequence} for a whole (L, N, H_in) sequence",
+                expected_text="2-D (N, H_in), or 1-D (H_in,) unbatched",
             )
         )
         return problems
@@ -267,33 +423,33 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
             Problem(
                 missing,
                 None,
-                "missing",
-                _fmt(expected),
+                None,
+                expected,
                 "the LSTMCell's state (h0, c0)",
                 "an LSTMCell takes its state as a tuple (h0, c0): pass both, or neither for zeros",
             )
         )
     if not spec.has_cell_state and c0 is not None:
         problems.append(
-            Problem("c0", None, _fmt(c0), "no c0", "a cell state", f"nn.{name} has no cell state")
+            Problem("c0", None, c0, None, "a cell state", f"nn.{name} has no cell state")
         )
     for state_name, shape in states:
         if shape is None or shape == expected:
             continue
+        fix: dict[str, Shape] | None = None
         if len(shape) == len(expected) + 1 and shape[0] == 1 and shape[1:] == expected:
             hint = (
                 f"a Cell's state has no layers dimension: {_fmt(expected)}, not "
                 f"{_fmt(shape)}; use {state_name}.squeeze(0)"
             )
+            fix = {state_name: shape[1:]}
         elif len(shape) != len(expected):
             hint = f"{state_name} must be {len(expected)}-D like the input: {_fmt(expected)}"
         elif batch is not None and shape[0] != batch:
             hint = f"{state_name}'s batch must equal the input's, {batch}"
         else:
             hint = f"{state_name}'s last dimension is hidden_size = {spec.hidden_size}"
-        problems.append(
-            Problem(state_name, None, _fmt(shape), _fmt(expected), "(N, hidden_size)", hint)
-        )
+        problems.append(Problem(state_name, None, shape, expected, "(N, hidden_size)", hint, fix))
     return problems
 
 
@@ -304,9 +460,9 @@ _PROBE = """
 import json, sys
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 args = json.loads(sys.argv[1])
 module = getattr(nn, args["cls"])(**args["kwargs"])
-x = torch.zeros(args["input"])
 h0 = None if args["h0"] is None else torch.zeros(args["h0"])
 c0 = None if args["c0"] is None else torch.zeros(args["c0"])
 if h0 is not None and c0 is not None:
@@ -314,6 +470,11 @@ if h0 is not None and c0 is not None:
 else:
     state = h0 if h0 is not None else c0
 try:
+    x = torch.zeros(args["input"])
+    if args["lengths"] is not None:
+        first = args["kwargs"].get("batch_first", False)
+        lengths = torch.tensor(args["lengths"])
+        x = pack_padded_sequence(x, lengths, batch_first=first, enforce_sorted=False)
     module(x) if state is None else module(x, state)
     print(json.dumps({"error": None}))
 except Exception as exc:
@@ -322,7 +483,12 @@ except Exception as exc:
 
 
 def torch_verdict(
-    spec: RNNSpec, input_shape: Shape, h0: Shape | None, c0: Shape | None, timeout: float = 60
+    spec: RNNSpec,
+    input_shape: Shape,
+    h0: Shape | None,
+    c0: Shape | None,
+    timeout: float = 60,
+    lengths: tuple[int, ...] | None = None,
 ) -> tuple[bool, str | None]:
     """Run torch on zeros of these shapes in a child process: (whether it ran, its error)."""
     args = {
@@ -331,6 +497,7 @@ def torch_verdict(
         "input": list(input_shape),
         "h0": None if h0 is None else list(h0),
         "c0": None if c0 is None else list(c0),
+        "lengths": None if lengths is None else list(lengths),
     }
     try:
         done = subprocess.run(

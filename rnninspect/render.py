@@ -888,6 +888,8 @@ def explain_markdown(report: ExplainReport) -> str:
 
 def _given(report: DiagnoseReport) -> str:
     parts = [f"{name} {_shape(shape)}" for name, shape in report.shapes.items() if shape]
+    if report.spec.lengths is not None:
+        parts.append("lengths " + ",".join(str(n) for n in report.spec.lengths))
     return "Given: " + ", ".join(parts)
 
 
@@ -914,7 +916,8 @@ def diagnose_table(report: DiagnoseReport) -> RenderableType:
         where = problem.tensor if problem.dim is None else f"{problem.tensor}, dim {problem.dim}"
         parts.append(
             Text(
-                f"{where}: got {problem.got}, expected {problem.expected} ({problem.meaning})",
+                f"{where}: got {problem.got_text}, expected {problem.wanted_text} "
+                f"({problem.meaning})",
                 style="bold red",
             )
         )
@@ -931,7 +934,14 @@ def diagnose_markdown(report: DiagnoseReport) -> str:
     out = [f"**`{report.spec.to_spec_string()}`** · {_given(report)}\n\n"]
     if report.problems:
         rows = [
-            (p.tensor, "" if p.dim is None else str(p.dim), p.got, p.expected, p.meaning, p.hint)
+            (
+                p.tensor,
+                "" if p.dim is None else str(p.dim),
+                p.got_text,
+                p.wanted_text,
+                p.meaning,
+                p.hint,
+            )
             for p in report.problems
         ]
         out.append(_markdown_table(("tensor", "dim", "got", "expected", "meaning", "hint"), rows))

@@ -6,6 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnninspect import diagnose as diagnose_module
 from rnninspect.cli import main
@@ -55,7 +57,7 @@ def problem(args: list[str]) -> dict[str, object]:
 
 def test_batch_and_sequence_swapped() -> None:
     p = problem(["nn.GRU(10, 20)", "--input-shape", "7,5,10", "--h0-shape", "1,7,20"])
-    assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("h0", 1, "7", "5")
+    assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("h0", 1, 7, 5)
     assert "batch and sequence look swapped" in str(p["hint"]) and "batch_first=True" in str(
         p["hint"]
     )
@@ -73,7 +75,7 @@ def test_h0_without_the_directions_of_a_bidirectional_module() -> None:
             "4,7,20",
         ]
     )
-    assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("h0", 0, "2", "4")
+    assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("h0", 0, 2, 4)
     assert p["meaning"] == "num_layers*num_directions"
     assert "without the directions of a bidirectional module" in str(p["hint"])
 
@@ -94,13 +96,13 @@ def test_h0_built_batch_first() -> None:
 
 def test_wrong_feature_size() -> None:
     p = problem(["nn.RNN(10, 20)", "--input-shape", "5,7,12"])
-    assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("input", 2, "12", "10")
+    assert (p["tensor"], p["dim"], p["got"], p["expected"]) == ("input", 2, 12, 10)
     assert p["meaning"] == "input_size (H_in)"
 
 
 def test_lstm_given_a_single_state() -> None:
     p = problem(["nn.LSTM(10, 20)", "--input-shape", "5,7,10", "--h0-shape", "1,7,20"])
-    assert (p["tensor"], p["got"]) == ("c0", "missing")
+    assert (p["tensor"], p["got"]) == ("c0", None)
     assert "tuple (h0, c0)" in str(p["hint"])
 
 
@@ -121,7 +123,7 @@ def test_projected_h0_and_cell_states() -> None:
             "1,7,20",
         ]
     )
-    assert (p["tensor"], p["dim"], p["expected"], p["meaning"]) == ("h0", 2, "5", "proj_size")
+    assert (p["tensor"], p["dim"], p["expected"], p["meaning"]) == ("h0", 2, 5, "proj_size")
     p = problem(
         [
             "nn.LSTMCell(10, 20)",
@@ -175,3 +177,117 @@ def test_model_and_torch_agree_on_what_fits() -> None:
         ours = diagnose(spec, (5, 7, 10), h0, (4, 7, 20))
         ran, error = torch_verdict(spec, (5, 7, 10), h0, (4, 7, 20))
         assert ran and (not ours) == (error is None), (h0, ours, error)
+
+
+def test_2d_input_with_a_3d_state_names_the_unsqueeze_that_fits() -> None:
+    p = problem(["nn.GRU(10, 20)", "--input-shape", "3,10", "--h0-shape", "1,3,20"])
+    assert "input.unsqueeze(0)" in str(p["hint"]) and "one time step" in str(p["hint"])
+    assert p["fix"] == {"input": [1, 3, 10]}
+    p = problem(["nn.GRU(10, 20)", "--input-shape", "3,10", "--h0-shape", "1,1,20"])
+    assert "input.unsqueeze(1)" in str(p["hint"]) and p["fix"] == {"input": [3, 1, 10]}
+    p = problem(
+        ["nn.GRU(10, 20, batch_first=True)", "--input-shape", "3,10", "--h0-shape", "1,3,20"]
+    )
+    assert "input.unsqueeze(1)" in str(p["hint"]) and p["fix"] == {"input": [3, 1, 10]}
+    p = problem(["nn.GRU(10, 20)", "--input-shape", "3,10", "--h0-shape", "1,4,20"])
+    assert "unsqueeze" not in str(p["hint"]) and p["fix"] is None
+
+
+def test_a_fix_that_does_not_fit_is_not_proposed(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = diagnose_module._unbatched_state
+
+    def wrong(*args: object) -> diagnose_module.Problem:
+        import dataclasses
+
+        return dataclasses.replace(real(*args), fix={"input": (3, 7, 10)})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(diagnose_module, "_unbatched_state", wrong)
+    (p,) = diagnose(make_spec(cell="gru"), (3, 10), (1, 3, 20))
+    assert p.fix is None and p.hint == "h0 must be (1, 20)"
+
+
+SHAPE_EDITS = [
+    lambda s: s,
+    lambda s: s[1:],
+    lambda s: (1, *s),
+    lambda s: (s[1], s[0], *s[2:]) if len(s) > 1 else s,
+    lambda s: (*s[:-1], s[-1] + 1),
+    lambda s: (s[0] * 2, *s[1:]),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cell=st.sampled_from(["rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell"]),
+    layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    batch_first=st.booleans(),
+    edits=st.tuples(*[st.sampled_from(range(len(SHAPE_EDITS)))] * 3),
+    batch=st.integers(1, 3),
+)
+def test_every_proposed_fix_fits_torch(
+    cell: str,
+    layers: int,
+    bidirectional: bool,
+    batch_first: bool,
+    edits: tuple[int, ...],
+    batch: int,
+) -> None:
+    """Shapes a step or two from right: every fix proposed, applied, clears its misfit; where
+    the changed shapes then fit entirely, torch runs them."""
+    import torch
+
+    from rnninspect.build import torch_module
+    from rnninspect.shapes import tensor_shapes
+
+    settings_ = {"cell": cell, "input_size": 4, "hidden_size": 6, "batch": batch}
+    if not cell.endswith("_cell"):
+        settings_ |= {"num_layers": layers, "bidirectional": bidirectional, "seq_len": 5}
+        settings_ |= {"batch_first": batch_first}
+    spec = make_spec(**settings_)
+    right = {t.name: t.shape for t in tensor_shapes(spec) if t.name in ("input", "h0", "c0")}
+    given_ = {name: SHAPE_EDITS[e](right[name]) for name, e in zip(right, edits, strict=False)}
+    for p in diagnose(spec, given_["input"], given_.get("h0"), given_.get("c0")):
+        if p.fix is None:
+            continue
+        fixed = {**given_, **p.fix}
+        again = diagnose(spec, fixed["input"], fixed.get("h0"), fixed.get("c0"))
+        assert not [q for q in again if q.tensor in {p.tensor, *p.fix}], (p, again)
+        if not again:
+            module = torch_module(spec)
+            state = [torch.zeros(fixed[n]) for n in ("h0", "c0") if fixed.get(n) is not None]
+            with torch.no_grad():
+                module(torch.zeros(fixed["input"]), state[0] if len(state) == 1 else tuple(state))
+
+
+def test_lengths_are_checked_against_the_input() -> None:
+    p = problem(["nn.LSTM(10, 20)", "--input-shape", "5,3,10", "--lengths", "6,3,2"])
+    assert (p["tensor"], p["got"], p["expected"]) == ("lengths", 6, 5)
+    code, doc = run("nn.LSTM(10, 20)", "--input-shape", "5,3,10", "--lengths", "5,3")
+    assert code == 1 and doc["problems"][0]["got"] == 2 and doc["problems"][0]["expected"] == 3
+    code, doc = run(
+        "nn.GRU(10, 20, batch_first=True)", "--input-shape", "3,5,10", "--lengths", "5,3,2"
+    )
+    assert code == 0 and doc["fits"] and doc["torch_error"] is None
+    assert doc["config"]["lengths"] == [5, 3, 2]
+    code, doc = run("nn.GRU(10, 20)", "--input-shape", "5,10", "--lengths", "5")
+    assert code == 1 and doc["problems"][0]["tensor"] == "lengths"
+
+
+@pytest.mark.parametrize(
+    "option", [["--batch", "4"], ["--seq-len", "9"], ["--unbatched"], ["--seed", "1"]]
+)
+def test_options_without_meaning_are_refused(option: list[str]) -> None:
+    result = CliRunner().invoke(main, ["diagnose", "--input-shape", "5,3,10", *option])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: {option[0]} has no meaning for diagnose")
+
+
+def test_json_sizes_are_numbers_and_config_is_read_from_the_input() -> None:
+    code, doc = run("nn.GRU(10, 20, batch_first=True)", "--input-shape", "7,9,12")
+    assert code == 1
+    assert (doc["config"]["batch"], doc["config"]["seq_len"]) == (7, 9)
+    (p,) = doc["problems"]
+    assert isinstance(p["got"], int) and isinstance(p["expected"], int)
+    code, doc = run("nn.LSTM(10, 20)", "--input-shape", "5,7,10", "--h0-shape", "1,7,20")
+    assert doc["shapes"]["c0"] is None and doc["problems"][0]["expected"] == [1, 7, 20]
