@@ -88,6 +88,7 @@ def run_module(
             enforce_sorted=False,
         )
     result = module(inputs["input"] if packed is None else packed, state)
+    check_structure(result, spec)
     if spec.cell.is_cell:
         names = ("h1", "c1") if spec.has_cell_state else ("h1",)
         values = result if spec.has_cell_state else (result,)
@@ -108,6 +109,61 @@ def run_module(
         h_n, c_n = final
         return {**extras, "output": output, "h_n": h_n, "c_n": c_n}
     return {**extras, "output": output, "h_n": final}
+
+
+class UnexpectedResult(Exception):
+    """A forward pass that returned something other than what torch's module returns."""
+
+
+def expected_structure(spec: RNNSpec) -> str:
+    """What torch's forward returns for this spec, written as Python would unpack it."""
+    if spec.cell.is_cell:
+        return "(h1, c1)" if spec.has_cell_state else "h1"
+    output = "output" if spec.lengths is None else "output (a PackedSequence)"
+    return f"({output}, (h_n, c_n))" if spec.has_cell_state else f"({output}, h_n)"
+
+
+def describe_structure(value: object) -> str:
+    """What a forward returned, briefly: ``(Tensor[5, 3, 20], Tensor[1, 3, 20])``."""
+    if isinstance(value, Tensor):
+        return f"Tensor{list(value.shape)}"
+    if isinstance(value, PackedSequence):
+        return "PackedSequence"
+    if isinstance(value, tuple | list):
+        inner = ", ".join(describe_structure(item) for item in value[:4])
+        more = ", ..." if len(value) > 4 else ""
+        return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def check_structure(result: object, spec: RNNSpec) -> None:
+    """Raise :class:`UnexpectedResult` unless ``result`` is shaped as torch's forward returns."""
+
+    def pair(value: object) -> bool:
+        return (
+            isinstance(value, tuple | list)
+            and not isinstance(value, PackedSequence)
+            and len(value) == 2
+        )
+
+    def state(value: object) -> bool:
+        if spec.has_cell_state:
+            return pair(value) and all(isinstance(v, Tensor) for v in value)  # type: ignore[attr-defined]
+        return isinstance(value, Tensor)
+
+    if spec.cell.is_cell:
+        fits = state(result)
+    else:
+        fits = (
+            pair(result)
+            and isinstance(result[0], Tensor | PackedSequence)  # type: ignore[index]
+            and state(result[1])  # type: ignore[index]
+        )
+    if not fits:
+        raise UnexpectedResult(
+            f"returned {describe_structure(result)}, where nn.{spec.cell.torch_name}'s forward "
+            f"returns {expected_structure(spec)}"
+        )
 
 
 @contextmanager

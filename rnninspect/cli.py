@@ -341,12 +341,18 @@ def verify(
     exit 0 with --allow-inconclusive).
     """
     from rnninspect import memory, render
-    from rnninspect.verification import VerifyOptions
+    from rnninspect.runs import ImplementationFailed
+    from rnninspect.verification import VerifyOptions, failed_run
     from rnninspect.verification import verify as run_verify
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     options = VerifyOptions(**given, max_memory=limit)
-    report = run_verify(spec, options)
+    try:
+        report = run_verify(spec, options)
+    except ImplementationFailed as exc:
+        if fmt == "json":  # CI reads stdout: one document, even when the run could not finish
+            click.echo(render.dumps(failed_run(spec, options, str(exc))))
+        raise
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)
     render.emit(report, fmt)

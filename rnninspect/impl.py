@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +43,7 @@ def load_factory(target: str) -> Factory:
         if where.endswith(".py") or "/" in where or "\\" in where:
             module = _import_file(Path(where))
         else:
+            _search_current_directory()
             module = importlib.import_module(where)
     except ImplError:
         raise
@@ -57,6 +59,14 @@ def load_factory(target: str) -> Factory:
             f"--impl {target}: {name} is not callable (it is of type {type(factory).__name__})"
         )
     return cast(Factory, factory)
+
+
+def _search_current_directory() -> None:
+    """Let ``package.module`` resolve from the current directory, as it does under
+    ``python -m rnninspect``; appended, so that a local ``torch.py`` cannot shadow torch."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
 
 
 def _import_file(path: Path) -> Any:
@@ -81,6 +91,19 @@ def _import_file(path: Path) -> Any:
     return module
 
 
+def _prefix_hint(own: Mapping[str, Tensor], key: str) -> str:
+    """Where a wrapper keeps torch's key under a prefix (``self.lstm = nn.LSTM(...)``), say so."""
+    nested = sorted(name for name in own if name.endswith("." + key))
+    if not nested:
+        return ""
+    prefix = nested[0].removesuffix(key)
+    return (
+        f", which it has as {nested[0]!r}: the module under test must carry torch's parameter "
+        f"names itself, not under the prefix {prefix!r}; return the inner module, or give the "
+        "wrapper the parameters directly"
+    )
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -102,7 +125,9 @@ def build(
     own = module.state_dict()
     for key in state_dict:
         if key not in own:
-            raise ImplError(f"--impl {label}: its state_dict lacks torch's key {key!r}")
+            raise ImplError(
+                f"--impl {label}: its state_dict lacks torch's key {key!r}{_prefix_hint(own, key)}"
+            )
     for key in own:
         if key not in state_dict:
             raise ImplError(f"--impl {label}: its state_dict has {key!r}, which torch's has not")

@@ -213,9 +213,12 @@ def judge(
     noise_ratio: float = 1.0,
     baseline: Comparison | None = None,
     kinked: bool = False,
+    packed: bool = False,
 ) -> ParityRow:
     """Give one row its verdict and the reason, in words, for anything but a pass.
 
+    ``packed`` says the steps were checked one at a time on packed input, where faults in
+    handling sequences of different lengths cannot show.
     ``kinked`` marks a gradient through relu, whose derivative jumps at 0: rounding moves
     pre-activations across the kink, so a correct implementation's whole-sequence gradient can
     differ from the reference's by far more than any noise floor. There, when every single step
@@ -265,6 +268,12 @@ def judge(
             "inconclusive",
             "every step agrees on the implementation's own relu branches, but rounding moved "
             "pre-activations across relu's kink, where the gradient jumps; try float64",
+        )
+    if steps_agree and packed:
+        return row(
+            "fail",
+            "every step agrees when fed one at a time, but the whole packed batch does not: "
+            "look at how the implementation handles sequences that end at different steps",
         )
     if steps_agree:
         return row("fail", "every step agrees, but the error is far beyond the noise floor")

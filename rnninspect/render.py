@@ -6,6 +6,7 @@ Rendering never computes anything new: each view is made from the same report ob
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
@@ -25,7 +26,7 @@ from rnninspect.report import (
     ShapesReport,
     VerifyReport,
 )
-from rnninspect.shapes import ParameterShape, TensorShape, direction_label
+from rnninspect.shapes import ParameterShape, TensorShape, direction_label, element_meaning
 from rnninspect.spec import RNNSpec
 
 FORMATS = ("table", "json", "markdown")
@@ -84,7 +85,12 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2)
+    return dumps(report.to_dict())
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """One JSON document as every command prints it."""
+    return json.dumps(document, indent=2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +331,8 @@ def _verify_context(report: VerifyReport) -> list[str]:
 
 
 def _failures(report: VerifyReport) -> list[str]:
-    """Each failing row with its worst element and both values; the inconclusive ones together."""
+    """Each failing row: its worst element (what it is: gate, unit, column), both values, the
+    error against what the tolerance allows there; the inconclusive rows together."""
     lines = []
     inconclusive = [row for row in report.rows if row.verdict == "inconclusive"]
     for row in report.rows:
@@ -335,8 +342,18 @@ def _failures(report: VerifyReport) -> list[str]:
         where = ""
         if c.worst is not None:
             index = "[" + ", ".join(str(i) for i in c.worst) + "]"
-            where = f" at {index}: implementation {c.actual!r}, reference {c.expected!r};"
-        lines.append(f"{row.tensor} fails{where} {row.reason}")
+            meaning = element_meaning(report.spec, row.tensor, c.worst)
+            where = f" at {index}" + (f" ({meaning})" if meaning else "")
+            if c.actual is not None and c.expected is not None:
+                where += f": implementation {c.actual:.6g}, reference {c.expected:.6g}"
+                if math.isfinite(c.excess) and c.excess > 0:
+                    error = abs(c.actual - c.expected)
+                    where += (
+                        f", error {error:.2g} where {error / c.excess:.2g} is allowed (atol "
+                        f"{row.tolerance.atol:g}, rtol {row.tolerance.rtol:g})"
+                    )
+            where += ";"
+        lines.append(f"{row.tensor} fails{where or ':'} {row.reason}")
     if inconclusive:
         names = ", ".join(row.tensor for row in inconclusive)
         lines.append(f"Inconclusive ({names}): {inconclusive[0].reason}")
@@ -344,16 +361,24 @@ def _failures(report: VerifyReport) -> list[str]:
 
 
 def _steps_line(report: VerifyReport) -> str | None:
+    """The worst single steps; how noisy they are only where that explains a verdict."""
     steps = report.steps
     if steps is None:
         return None
-    ratio = max(steps.noise_ratio(gradient=False), steps.noise_ratio(gradient=True))
-    return (
+    line = (
         f"Step-wise parity over {steps.steps} steps: worst forward step "
         f"{_excess(steps.forward.excess)} ({steps.forward.where}), worst backward step "
-        f"{_excess(steps.backward.excess)} ({steps.backward.where}); the implementation's "
-        f"steps are up to {ratio:.2g}× as noisy as the reference's in {report.dtype}."
+        f"{_excess(steps.backward.excess)} ({steps.backward.where})"
     )
+    if report.verdict == "inconclusive":
+        ratio = max(steps.noise_ratio(gradient=False), steps.noise_ratio(gradient=True))
+        line += (
+            f"; the implementation's steps are up to {ratio:.2g}× as noisy as the reference's "
+            f"in {report.dtype}"
+        )
+    elif not (steps.forward_ok and steps.backward_ok):
+        line += "; a step beyond tolerance is a wrong computation, not rounding"
+    return line + "."
 
 
 def _excess(value: float) -> str:

@@ -8,7 +8,7 @@ differentiates it the same way for every side, so their gradients can be compare
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -31,6 +31,7 @@ class Run:
 
     outputs: dict[str, Tensor]
     grads: dict[str, Tensor | None]
+    misshapen: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> dict[str, Tensor | None]:
         return {**self.outputs, **self.grads}
@@ -43,15 +44,24 @@ def run_with_grads(
     upstream: Mapping[str, Tensor],
 ) -> Run:
     """Run ``forward`` on copies of ``inputs`` that require grad, then back-propagate
-    ``sum(output * upstream)`` to the inputs, the initial state and every parameter."""
+    ``sum(output * upstream)`` to the inputs, the initial state and every parameter.
+
+    A result whose shape is not the upstream gradient's takes no part in the backward pass; it
+    is listed in ``misshapen``, since the gradients then cannot be compared with another side's.
+    """
     leaves = {name: value.detach().clone().requires_grad_(True) for name, value in inputs.items()}
+    misshapen: dict[str, str] = {}
     with torch.enable_grad():
         outputs = forward(leaves)
-        terms = [
-            (value * upstream[name].to(value)).sum()
-            for name, value in outputs.items()
-            if value.requires_grad
-        ]
+        terms = []
+        for name, value in outputs.items():
+            given = upstream.get(name)
+            if given is None:
+                continue
+            if value.shape != given.shape:
+                misshapen[name] = f"{name} has shape {list(value.shape)}, not {list(given.shape)}"
+            elif value.requires_grad:
+                terms.append((value * given.to(value)).sum())
     targets = [*leaves.values(), *params.values()]
     names = [f"grad:{name}" for name in leaves] + [f"grad:{name}" for name in params]
     found: list[Tensor | None] = [None] * len(targets)
@@ -66,7 +76,7 @@ def run_with_grads(
         for i, grad in zip(wanted, grads, strict=True):
             found[i] = grad
     detached = {name: value.detach() for name, value in outputs.items()}
-    return Run(detached, dict(zip(names, found, strict=True)))
+    return Run(detached, dict(zip(names, found, strict=True)), misshapen)
 
 
 #: A side as the timer and the parity runs take it: its forward, its parameters, its inputs.

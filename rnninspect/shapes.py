@@ -198,3 +198,87 @@ def flop_count(spec: RNNSpec) -> FlopCount:
         work = _ELEMENTWISE[spec.cell.family] * spec.hidden_size + (2 * rows if spec.bias else 0)
         elementwise += spec.num_directions * work
     return FlopCount(macs * spec.tokens, elementwise * spec.tokens)
+
+
+def element_meaning(spec: RNNSpec, tensor: str, index: tuple[int, ...]) -> str:
+    """What one element of a compared tensor is: ``gate f, unit 19`` for row 39 of an LSTM's
+    ``bias_ih_l0`` with hidden 20; ``layer 1 reverse, sample 2, unit 5`` for a row of h_n.
+
+    ``tensor`` is a parity row's name (``output``, ``h_n``, ``grad:weight_ih_l1``, ...). Empty
+    where the index says nothing more than itself.
+    """
+    name = tensor.removeprefix("grad:")
+    if name in ("input", "output"):
+        return _sequence_element(spec, name, index)
+    if name in ("h0", "c0", "h_n", "c_n", "h1", "c1"):
+        return _state_element(spec, name, index)
+    for param in parameter_shapes(spec):
+        if param.name == name and len(index) == len(param.shape):
+            return _parameter_element(spec, name, param, index)
+    return ""
+
+
+def _unit(spec: RNNSpec, row: int) -> str:
+    """Gate and unit of a row of a gate-stacked weight or bias."""
+    gate, unit = divmod(row, spec.hidden_size)
+    if len(spec.cell.gate_names) == 1:
+        return f"unit {unit}"
+    return f"gate {spec.cell.gate_names[gate]}, unit {unit}"
+
+
+def _parameter_element(
+    spec: RNNSpec, name: str, param: ParameterShape, index: tuple[int, ...]
+) -> str:
+    row = index[0]
+    if name.startswith("weight_hr"):
+        return f"projected unit {row}, hidden unit {index[1]}"
+    parts = [_unit(spec, row)]
+    if len(index) == 2:
+        col = index[1]
+        if name.startswith("weight_hh"):
+            parts.append(f"{'projected' if spec.proj_size else 'hidden'} unit {col} of h_t-1")
+        elif param.layer == 0:
+            parts.append(f"input feature {col}")
+        else:
+            direction, unit = divmod(col, spec.out_size)
+            side = "reverse" if direction else "forward"
+            below = f"layer {param.layer - 1}"
+            parts.append(
+                f"{below} {side} output {unit}" if spec.bidirectional else f"{below} output {unit}"
+            )
+    return "; ".join(parts)
+
+
+def _state_element(spec: RNNSpec, name: str, index: tuple[int, ...]) -> str:
+    if spec.cell.is_cell:
+        sample = "" if spec.unbatched else f"sample {index[0]}, "
+        return f"{sample}unit {index[-1]}"
+    layer, direction = divmod(index[0], spec.num_directions)
+    where = f"layer {layer}" + (
+        f" {'reverse' if direction else 'forward'}" if spec.bidirectional else ""
+    )
+    sample = "" if spec.unbatched else f", sample {index[1]}"
+    return f"{where}{sample}, unit {index[-1]}"
+
+
+def _sequence_element(spec: RNNSpec, name: str, index: tuple[int, ...]) -> str:
+    if spec.cell.is_cell:
+        prefix = "" if spec.unbatched else f"sample {index[0]}, "
+        return f"{prefix}{'feature' if name == 'input' else 'unit'} {index[-1]}"
+    sample: int | None
+    if spec.unbatched:
+        step, sample = index[0], None
+    elif spec.batch_first:
+        sample, step = index[0], index[1]
+    else:
+        step, sample = index[0], index[1]
+    parts = [f"step {step}"] + ([] if sample is None else [f"sample {sample}"])
+    last = index[-1]
+    if name == "input":
+        parts.append(f"feature {last}")
+    elif spec.bidirectional:
+        direction, unit = divmod(last, spec.out_size)
+        parts.append(f"{'reverse' if direction else 'forward'} unit {unit}")
+    else:
+        parts.append(f"unit {last}")
+    return ", ".join(parts)

@@ -1,16 +1,25 @@
-"""Step-wise parity: from the implementation's own state at each step, one step of the
-implementation against one step of the reference, forward and backward.
+"""Step-wise parity: the implementation as the user built it, one time step at a time from the
+reference's own states, against one step of the reference, forward and backward.
 
 A chaotic recurrence can amplify rounding until two correct implementations disagree at the end
-of a long sequence; a wrong kernel disagrees at a single step. Each layer and direction is run
-as a one-layer, one-direction module of the implementation under test, one time step per call,
-continuing from its own outputs; at every step the same step of the float64 reference starts
-from the same state and input, and both are differentiated with the same random upstream.
+of a long sequence; a wrong kernel disagrees at a single step. For every time step t the whole
+module (every layer and direction) is called on the one-step input ``x[t]`` with an initial
+state that holds, for each layer and direction, the float64 reference's state just before its
+step at t: after step t-1 for the forward direction, after step t+1 for the reverse one. Every
+layer and direction then takes exactly its step at t, and ``h_n`` (``c_n``) of that call holds
+each one's result. The reference takes the same step of the whole stack from the same state,
+and both are differentiated with the same random upstream gradient, so gradient rows carry the
+module's own parameter names (``bias_hh_l1_reverse``), and a fault that lives in one layer or
+direction shows there.
 
 The same step is also taken by the reference in the implementation's dtype. How much noisier
 the implementation's steps are than that (``noise_ratio``) scales the noise floor: a kernel
 whose every step is correct but rounds more coarsely than the reference (cuDNN's float32 does,
 by about 30x on an H100) accumulates proportionally more error over a sequence.
+
+With ``lengths`` each step feeds only the sequences still running at t, packed with length 1,
+so the implementation's packed path runs; how it handles sequences that end at different steps
+cannot show in one step, and the report says so.
 
 At a kink of relu both one-sided derivatives are right: where the implementation's step took
 one branch, the reference's gradient is taken on the same branch.
@@ -19,21 +28,24 @@ one branch, the reference's gradient is taken on the same branch.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from rnninspect.impl import Factory
 from rnninspect.parity import Tolerance, compare
 from rnninspect.reference.cells import rnn_preactivation
 from rnninspect.reference.recurrence import DirectionWeights, direction_suffixes, step
+from rnninspect.runs import Run, run_with_grads
 from rnninspect.spec import RNNSpec
 
 #: The reference's step error is taken as at least this fraction of the tolerance, so that the
 #: ratio stays at most 100 where the same-dtype reference happens to be almost exact.
 RATIO_FLOOR = 0.01
+
+#: What the module's one-step call returns: its results by the contract's names.
+StepForward = Callable[[nn.Module, RNNSpec, dict[str, Tensor]], dict[str, Tensor]]
 
 
 @dataclass
@@ -58,6 +70,7 @@ class StepParity:
     backward: Worst = field(default_factory=Worst)
     reference_forward: Worst = field(default_factory=Worst)
     reference_backward: Worst = field(default_factory=Worst)
+    packed: bool = False
 
     @property
     def forward_ok(self) -> bool:
@@ -82,158 +95,245 @@ class StepParity:
 
 def step_parity(
     spec: RNNSpec,
-    factory: Factory,
+    module: nn.Module,
+    forward: StepForward,
     state_dict: Mapping[str, Tensor],
     inputs: Mapping[str, Tensor],
     tolerance: Tolerance,
 ) -> StepParity:
-    """Check every step of every layer and direction of a sequence module (not the Cells)."""
-    x = inputs["input"]
-    h0, c0 = inputs["h0"], inputs.get("c0")
+    """Check every time step of a sequence module (not the Cells), every layer and direction
+    at once; ``forward`` calls the module as verify does."""
+    x, h0, c0 = _time_major(spec, inputs)
+    valid = None
+    if spec.lengths is not None:
+        time = torch.arange(x.shape[0])[:, None]  # (L, 1)
+        valid = time < torch.tensor(spec.lengths)[None, :]  # (L, N)
+    cpu = torch.device("cpu")
+    exact = {name: value.detach().to(cpu, torch.float64) for name, value in state_dict.items()}
+    states = _trajectory(spec, exact, x.to(cpu, torch.float64), h0.to(cpu), _cpu(c0), valid)
+    generator = torch.Generator().manual_seed(spec.seed + 3)
+    result = StepParity(packed=spec.lengths is not None)
+    params = dict(module.named_parameters())
+    for t in range(x.shape[0]):
+        active = torch.arange(x.shape[1]) if valid is None else valid[t].nonzero()[:, 0]
+        one = dataclasses.replace(
+            spec,
+            seq_len=1,
+            batch=len(active),
+            lengths=None if valid is None else (1,) * len(active),
+        )
+        h_t, c_t = states[t]
+        step_inputs = _layout(
+            one,
+            x[t, active.to(x.device)],
+            h_t[:, active].to(x.device, x.dtype),
+            None if c_t is None else c_t[:, active].to(x.device, x.dtype),
+        )
+        upstream = _upstream(one, generator, x.device)
+
+        def call(step_inputs: Mapping[str, Tensor], one: RNNSpec = one) -> dict[str, Tensor]:
+            return _finals(forward(module, one, dict(step_inputs)))
+
+        mine = run_with_grads(call, params, step_inputs, upstream)
+        taken = mine.outputs.get("h_n")
+        want = _reference_run(one, state_dict, step_inputs, upstream, taken, torch.float64)
+        near = _reference_run(one, state_dict, step_inputs, upstream, taken, x.dtype)
+        _record(result, spec, t, mine, want, near, tolerance)
+        result.steps += 1
+    return result
+
+
+def _time_major(
+    spec: RNNSpec, inputs: Mapping[str, Tensor]
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The input as (L, N, H_in) and the states as (D*num_layers, N, H), whatever the layout."""
+    x, h0, c0 = inputs["input"], inputs["h0"], inputs.get("c0")
     if spec.unbatched:
-        x, h0 = x.unsqueeze(1), h0.unsqueeze(1)
+        x, h0 = x.unsqueeze(1), h0.unsqueeze(1)  # (L, 1, H_in), (D*layers, 1, H_out)
         c0 = None if c0 is None else c0.unsqueeze(1)
     elif spec.batch_first:
         x = x.transpose(0, 1)  # (L, N, H_in)
-    walk = _Walk(tolerance, torch.Generator().manual_seed(spec.seed + 3), StepParity())
-    layer_input = x.detach()
+    return x.detach(), h0.detach(), None if c0 is None else c0.detach()
+
+
+def _cpu(value: Tensor | None) -> Tensor | None:
+    return None if value is None else value.cpu()
+
+
+def _layout(spec: RNNSpec, x: Tensor, h: Tensor, c: Tensor | None) -> dict[str, Tensor]:
+    """One step's inputs in the layout the module was built for: x (N, H_in) becomes
+    (1, N, H_in), (N, 1, H_in) with batch_first, or (1, H_in) unbatched."""
+    if spec.unbatched:
+        step_inputs = {"input": x, "h0": h[:, 0]}  # (1, H_in), (D*layers, H_out)
+        if c is not None:
+            step_inputs["c0"] = c[:, 0]
+        return step_inputs
+    step_inputs = {"input": x[:, None] if spec.batch_first else x[None], "h0": h}
+    if c is not None:
+        step_inputs["c0"] = c
+    return step_inputs
+
+
+def _upstream(spec: RNNSpec, generator: torch.Generator, device: torch.device) -> dict[str, Tensor]:
+    """A random upstream gradient for the step's final states, float64."""
+    shape = (spec.num_layers * spec.num_directions,) + (() if spec.unbatched else (spec.batch,))
+    names = {"h_n": spec.out_size}
+    if spec.has_cell_state:
+        names["c_n"] = spec.hidden_size
+    return {
+        name: torch.randn((*shape, size), generator=generator, dtype=torch.float64).to(device)
+        for name, size in names.items()
+    }
+
+
+def _finals(results: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The final states of a one-step call: each layer and direction's result at that step."""
+    return {name: results[name] for name in ("h_n", "c_n") if name in results}
+
+
+def _trajectory(
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    valid: Tensor | None,
+) -> list[tuple[Tensor, Tensor | None]]:
+    """For every time step, each layer and direction's float64 state just before its step there.
+
+    x (L, N, H_in), h0 (D*layers, N, H_out), c0 (D*layers, N, H_cell), valid (L, N) or None.
+    Returns L pairs of (D*layers, N, H_out) and (D*layers, N, H_cell) or None.
+    """
+    length = x.shape[0]
+    h_before: list[list[Tensor]] = [[] for _ in range(length)]
+    c_before: list[list[Tensor]] = [[] for _ in range(length)]
+    layer_input = x
+    with torch.no_grad():
+        for layer in range(spec.num_layers):
+            outputs = []
+            for direction, suffix in enumerate(direction_suffixes(spec, layer)):
+                index = layer * spec.num_directions + direction
+                weights = DirectionWeights.of(params, suffix)
+                gi = weights.project_input(layer_input)  # (L, N, G*H_cell)
+                h = h0[index].to(torch.float64)  # (N, H_out)
+                c = None if c0 is None else c0[index].to(torch.float64)  # (N, H_cell)
+                out: list[Tensor] = [h] * length
+                for t in range(length - 1, -1, -1) if direction else range(length):
+                    h_before[t].append(h)
+                    if c is not None:
+                        c_before[t].append(c)
+                    h_next, c_next = step(spec, weights, gi[t], h, c)
+                    inside = torch.ones_like(h[:, :1], dtype=torch.bool)
+                    if valid is not None:
+                        inside = valid[t][:, None]  # (N, 1)
+                    h = torch.where(inside, h_next, h)
+                    if c is not None and c_next is not None:
+                        c = torch.where(inside, c_next, c)
+                    out[t] = torch.where(inside, h_next, torch.zeros_like(h_next))
+                outputs.append(torch.stack(out))  # (L, N, H_out)
+            layer_input = torch.cat(outputs, dim=-1)  # (L, N, D*H_out)
+    # the lists were filled layer by layer, forward before reverse: the order of h_n's rows
+    return [
+        (torch.stack(h_before[t]), torch.stack(c_before[t]) if c_before[t] else None)
+        for t in range(length)
+    ]
+
+
+def _reference_run(
+    spec: RNNSpec,
+    state_dict: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+    taken: Tensor | None,
+    dtype: torch.dtype,
+) -> Run:
+    """One step of the reference's whole stack in ``dtype``, with its gradients."""
+    params = {
+        name: value.detach().to(dtype).requires_grad_(True) for name, value in state_dict.items()
+    }
+    cast = {name: value.to(dtype) for name, value in inputs.items()}
+    relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
+    branch = None if taken is None or not relu else taken > 0
+    return run_with_grads(lambda i: one_step(spec, params, i, branch), params, cast, upstream)
+
+
+def one_step(
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    branch: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """The reference's stack over a one-step input: every layer and direction takes one step.
+
+    ``inputs`` are laid out as for the module (see :func:`_layout`); ``branch`` (shaped as
+    h_n), for a relu RNN, is where the implementation's step came out positive: the
+    reference's step takes the same branch of relu there.
+    """
+    x, h0, c0 = inputs["input"], inputs["h0"], inputs.get("c0")
+    if spec.unbatched:
+        x, h0 = x, h0.unsqueeze(1)  # (1, H_in) as a batch of one; (D*layers, 1, H_out)
+        c0 = None if c0 is None else c0.unsqueeze(1)
+        branch = None if branch is None else branch.unsqueeze(1)
+    else:
+        x = x[:, 0] if spec.batch_first else x[0]  # (N, H_in)
+    layer_input = x
+    h_n: list[Tensor] = []
+    c_n: list[Tensor] = []
     for layer in range(spec.num_layers):
         outputs = []
         for direction, suffix in enumerate(direction_suffixes(spec, layer)):
             index = layer * spec.num_directions + direction
-            one = dataclasses.replace(
-                spec,
-                input_size=layer_input.shape[-1],
-                num_layers=1,
-                bidirectional=False,
-                batch_first=False,
-                dropout=0.0,
-                unbatched=False,
-            )
-            weights = {
-                name.replace(suffix, "_l0"): value
-                for name, value in state_dict.items()
-                if name.endswith(suffix)
-            }
-            module = factory(**one.constructor_kwargs())
-            module.load_state_dict(weights, strict=True)
-            # training mode with dropout 0: cuDNN differentiates RNNs only in training mode
-            module = module.to(device=x.device, dtype=x.dtype).train()
-            label = f"layer {layer} {'reverse' if direction else 'forward'}"
+            weights = DirectionWeights.of(params, suffix)
+            gi = weights.project_input(layer_input)  # (N, G*H_cell)
             c = None if c0 is None else c0[index]
-            out = walk.direction(one, module, weights, layer_input, h0[index], c, direction, label)
-            outputs.append(out)
-        layer_input = torch.cat(outputs, dim=-1)
-    return walk.result
-
-
-@dataclass
-class _Walk:
-    tolerance: Tolerance
-    generator: torch.Generator
-    result: StepParity
-
-    def direction(
-        self,
-        spec: RNNSpec,
-        module: nn.Module,
-        weights: Mapping[str, Tensor],
-        x: Tensor,
-        h: Tensor,
-        c: Tensor | None,
-        reverse: int,
-        label: str,
-    ) -> Tensor:
-        """Step one layer in one direction through time, the module feeding itself.
-
-        x (L, N, H_in), h (N, H_out), c (N, H_cell). Returns the module's outputs (L, N, H_out).
-        """
-        params = dict(module.named_parameters())
-        exact = _leaves(weights, params, torch.float64)
-        same = _leaves(weights, params, x.dtype)
-        order = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        outputs: list[Tensor] = [h] * x.shape[0]
-        for t in order:
-            where = f"{label}, step {t}"
-            state = [x[t], h] + ([] if c is None else [c])
-            mine = [value.detach().requires_grad_(True) for value in state]
-            with torch.enable_grad():
-                h_t = mine[1][None]
-                _, final = module(mine[0][None], h_t if c is None else (h_t, mine[2][None]))
-                got = [final[0]] if c is None else [final[0][0], final[1][0]]
-            upstream = [
-                torch.randn(value.shape, generator=self.generator, dtype=torch.float64)
-                for value in got
-            ]
-            grads = _grads(got, upstream, [*mine, *params.values()])
-            want, want_grads = _reference(spec, exact, state, got[0], upstream, torch.float64)
-            near, near_grads = _reference(spec, same, state, got[0], upstream, x.dtype)
-
-            names = ["h", "c"]
-            grad_names = ["input", "h", "c"][: len(mine)] + list(params)
-            for name, value, exact_value, near_value in zip(names, got, want, near, strict=False):
-                here = f"{where}, {name}"
-                self.result.forward.update(self._excess(value, exact_value), here)
-                self.result.reference_forward.update(self._excess(near_value, exact_value), here)
-            for name, grad, exact_grad, near_grad in zip(
-                grad_names, grads, want_grads, near_grads, strict=True
-            ):
-                here = f"{where}, grad of {name}"
-                self.result.backward.update(self._excess(grad, exact_grad), here)
-                self.result.reference_backward.update(self._excess(near_grad, exact_grad), here)
-
-            h = got[0].detach()
+            if branch is not None:
+                pre = rnn_preactivation(gi, h0[index], weights.w_hh, weights.b_hh)  # (N, H)
+                h, c = torch.where(branch[index], pre, torch.zeros_like(pre)), None
+            else:
+                h, c = step(spec, weights, gi, h0[index], c)  # (N, H_out), (N, H_cell)
+            outputs.append(h)
+            h_n.append(h)
             if c is not None:
-                c = got[1].detach()
-            outputs[t] = h
-            self.result.steps += 1
-        return torch.stack(outputs)
-
-    def _excess(self, actual: Tensor | None, expected: Tensor | None) -> float:
-        return compare(actual, expected, self.tolerance).excess
-
-
-def _leaves(
-    weights: Mapping[str, Tensor], params: Mapping[str, Tensor], dtype: torch.dtype
-) -> dict[str, Tensor]:
-    """The step's weights in ``dtype``, as fresh leaves, in the module's parameter order."""
-    return {name: weights[name].detach().to(dtype).requires_grad_(True) for name in params}
+                c_n.append(c)
+        layer_input = torch.cat(outputs, dim=-1)  # (N, D*H_out)
+    final_h = torch.stack(h_n)  # (D*num_layers, N, H_out)
+    final_c = torch.stack(c_n) if c_n else None  # (D*num_layers, N, H_cell)
+    if spec.unbatched:
+        final_h = final_h.squeeze(1)
+        final_c = None if final_c is None else final_c.squeeze(1)
+    return {"h_n": final_h} if final_c is None else {"h_n": final_h, "c_n": final_c}
 
 
-def _reference(
+def _record(
+    result: StepParity,
     spec: RNNSpec,
-    params: Mapping[str, Tensor],
-    state: list[Tensor],
-    taken: Tensor,
-    upstream: list[Tensor],
-    dtype: torch.dtype,
-) -> tuple[list[Tensor], list[Tensor | None]]:
-    """One reference step in ``dtype`` from ``state`` (x, h[, c]), and its gradients with
-    respect to the state and ``params``. ``taken`` is the implementation's new h: for relu, the
-    branch it took at each element."""
-    leaves = [value.detach().to(dtype).requires_grad_(True) for value in state]
-    weights = DirectionWeights.of(params, "_l0")
-    with torch.enable_grad():
-        gi = weights.project_input(leaves[0])
-        if spec.cell.family == "rnn" and spec.nonlinearity == "relu":
-            pre = rnn_preactivation(gi, leaves[1], weights.w_hh, weights.b_hh)
-            out = [torch.where(taken > 0, pre, torch.zeros_like(pre))]
-        else:
-            h, c = step(spec, weights, gi, leaves[1], leaves[2] if len(leaves) > 2 else None)
-            out = [h] if c is None else [h, c]
-    return out, _grads(out, upstream, [*leaves, *params.values()])
+    t: int,
+    mine: Run,
+    want: Run,
+    near: Run,
+    tolerance: Tolerance,
+) -> None:
+    """Fold one step's comparisons into the worst seen, each named by where it is."""
+    for name, expected in want.outputs.items():
+        got = compare(mine.outputs.get(name), expected, tolerance)
+        where = f"step {t}, {name}{_row_label(spec, got.worst)}"
+        result.forward.update(got.excess, where)
+        noise = compare(near.outputs.get(name), expected, tolerance)
+        result.reference_forward.update(noise.excess, where)
+    for name, expected_grad in want.grads.items():
+        got = compare(mine.grads.get(name), expected_grad, tolerance)
+        where = f"step {t}, {name.replace('grad:', 'grad of ')}"
+        if name in ("grad:h0", "grad:c0"):
+            where += _row_label(spec, got.worst)
+        result.backward.update(got.excess, where)
+        noise = compare(near.grads.get(name), expected_grad, tolerance)
+        result.reference_backward.update(noise.excess, where)
 
 
-def _grads(outputs: list[Tensor], upstream: list[Tensor], wrt: list[Tensor]) -> list[Tensor | None]:
-    """Vector-Jacobian products of ``outputs`` against ``upstream``; None where none flows."""
-    pairs = [
-        (o, u.to(device=o.device, dtype=o.dtype))
-        for o, u in zip(outputs, upstream, strict=True)
-        if o.requires_grad
-    ]
-    if not pairs:
-        return [None] * len(wrt)
-    loss = torch.stack([(o * u).sum() for o, u in pairs]).sum()
-    targets = [w for w in wrt if w.requires_grad]
-    found = iter(torch.autograd.grad(loss, targets, allow_unused=True))
-    return [next(found) if w.requires_grad else None for w in wrt]
+def _row_label(spec: RNNSpec, index: tuple[int, ...] | None) -> str:
+    """``[2] (layer 1 forward)`` for a row of h_n, c_n, h0 or c0."""
+    if not index:
+        return ""
+    row = index[0]
+    layer, direction = divmod(row, spec.num_directions)
+    return f"[{row}] (layer {layer} {'reverse' if direction else 'forward'})"

@@ -10,19 +10,27 @@ implementation's own; it also runs in the implementation's dtype to measure the 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rnninspect import devices, memory
-from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.build import (
+    UnexpectedResult,
+    example_inputs,
+    run_module,
+    torch_module,
+    torch_warnings,
+)
 from rnninspect.impl import Factory, build, load_factory
-from rnninspect.parity import Tolerance, compare, default_tolerance, judge
+from rnninspect.parity import Comparison, Tolerance, compare, default_tolerance, judge
 from rnninspect.reference import reference_forward
 from rnninspect.report import VerifyReport, versions
-from rnninspect.runs import Forward, ImplementationFailed, Side, run_with_grads
+from rnninspect.runs import Forward, ImplementationFailed, Run, Side, run_with_grads
 from rnninspect.shapes import tensor_shapes
 from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, step_parity
@@ -81,17 +89,24 @@ def upstream_gradients(spec: RNNSpec, device: torch.device) -> dict[str, Tensor]
 _RESULT_NAMES = ("output", "h_n", "c_n", "h1", "c1")
 
 
-def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
-    def forward(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        try:
-            return run_module(module, spec, dict(inputs))
-        except Exception as exc:
-            message = " ".join(str(exc).split())
-            raise ImplementationFailed(
-                f"the {what}'s forward raised {type(exc).__name__}: {message}"
-            ) from None
+def call_module(
+    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], what: str
+) -> dict[str, Tensor]:
+    """One forward pass of torch's module or an ``--impl``; what it raises, or a result not
+    shaped as torch's, fails the check (exit 1) in one line."""
+    try:
+        return run_module(module, spec, dict(inputs))
+    except UnexpectedResult as exc:
+        raise ImplementationFailed(f"the {what}'s forward {exc}") from None
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise ImplementationFailed(
+            f"the {what}'s forward raised {type(exc).__name__}: {message}"
+        ) from None
 
-    return forward
+
+def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
+    return lambda inputs: call_module(module, spec, inputs, what)
 
 
 def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device) -> Tolerance:
@@ -174,19 +189,29 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         same = run_with_grads(*_reference_side(spec, module, inputs, ref_device, dtype), upstream)
         judged_against = exact if options.reference_dtype == "float64" else same
 
-        comparisons = {
-            name: compare(value, judged_against.rows()[name], tolerance)
-            for name, value in _aligned(tested.rows(), judged_against.rows()).items()
-        }
+        comparisons = _compared(tested, judged_against, tolerance, dtype)
         steps: StepParity | None = None
         if not spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
             try:
-                steps = step_parity(spec, factory, state_dict, inputs, tolerance)
+                steps = step_parity(
+                    spec,
+                    under_test,
+                    lambda m, one, i: call_module(m, one, i, what),
+                    state_dict,
+                    inputs,
+                    tolerance,
+                )
             except Exception as exc:
                 message = " ".join(str(exc).split())
                 notes.append(
                     f"step-wise parity could not run ({type(exc).__name__}: {message}), so no "
                     "row can be inconclusive"
+                )
+            if steps is not None and steps.packed:
+                notes.append(
+                    "step-wise parity fed the packed sequences one step at a time (packed, "
+                    "length 1): it cannot see how the implementation handles sequences that "
+                    "end at different steps; the whole-sequence rows do"
                 )
 
         rows = []
@@ -201,7 +226,10 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
             if baseline is not None:
                 base = compare(baseline.rows().get(name), judged_against.rows()[name], tolerance)
             kinked = gradient and spec.cell.family == "rnn" and spec.nonlinearity == "relu"
-            rows.append(judge(name, comparison, tolerance, noise, agree, ratio, base, kinked))
+            packed = spec.lengths is not None
+            rows.append(
+                judge(name, comparison, tolerance, noise, agree, ratio, base, kinked, packed)
+            )
 
         timing: dict[str, Timing] = {}
         if options.timing:
@@ -227,6 +255,23 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
     )
 
 
+def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, Any]:
+    """verify's JSON when the implementation under test raised before any row was measured."""
+    impl = options.impl if isinstance(options.impl, str) or options.impl is None else None
+    return {
+        "config": spec.to_dict(),
+        "spec": spec.to_spec_string(),
+        "versions": versions(torch.__version__),
+        "device": options.device,
+        "dtype": options.dtype,
+        "impl": impl,
+        "parity": [],
+        "error": error,
+        "verdict": "fail",
+        "ok": False,
+    }
+
+
 def _reference_side(
     spec: RNNSpec,
     module: nn.Module,
@@ -244,11 +289,35 @@ def _reference_side(
     return (lambda x: reference_forward(spec, params, x)), params, cast
 
 
-def _aligned(
-    tested: Mapping[str, Tensor | None], reference: Mapping[str, Tensor | None]
-) -> dict[str, Tensor | None]:
-    """The tested side's rows in the reference's order, with None where it has no such row."""
-    return {name: tested.get(name) for name in reference}
+def _compared(
+    tested: Run, reference: Run, tolerance: Tolerance, dtype: torch.dtype
+) -> dict[str, Comparison]:
+    """Every row of the reference, measured on the tested side.
+
+    A result in another dtype than the one asked for fails its row (its error is still
+    shown): a kernel that computes in float32 when float64 was asked can land inside the
+    float64 tolerance by luck of the data, never by design. Where a result came back in the
+    wrong shape, no upstream gradient could be applied to it, so the gradient rows cannot be
+    compared and say so.
+    """
+    found = tested.rows()
+    rows = {}
+    for name, expected in reference.rows().items():
+        value = found.get(name)
+        comparison = compare(value, expected, tolerance)
+        if value is not None and value.dtype != dtype and comparison.problem is None:
+            problem = f"dtype {_dtype_name(value.dtype)}, where {_dtype_name(dtype)} was asked"
+            comparison = dataclasses.replace(comparison, problem=problem)
+        if name.startswith("grad:") and tested.misshapen:
+            shapes = "; ".join(tested.misshapen.values())
+            problem = f"not comparable: {shapes}, so the upstream gradient could not be applied"
+            comparison = Comparison(math.nan, math.nan, math.inf, problem=problem)
+        rows[name] = comparison
+    return rows
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _timings(

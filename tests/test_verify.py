@@ -258,3 +258,133 @@ def test_module_target_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     code, doc = run_json("nn.LSTM(4, 8)", "--impl", "myrnn.cells:LSTM")
     assert code == 0, doc
     assert doc["impl"] == "myrnn.cells:LSTM"
+
+
+# --- what third-party implementations did: names, structure, shapes, dtypes, packing ---------
+
+BROKEN = Path(__file__).parent / "impls" / "broken.py"
+
+
+def test_a_fault_in_layer_1_reverse_is_seen_by_the_steps_and_named() -> None:
+    spec = "nn.GRU(4, 8, num_layers=2, bidirectional=True)"
+    code, doc = run_json(spec, "--impl", f"{IMPLS}:GRULayer1ReverseIgnoresBias")
+    assert code == 1
+    steps = doc["steps"]
+    assert isinstance(steps, dict)
+    assert not steps["forward_ok"] and "(layer 1 reverse)" in str(steps["forward_worst"])
+    assert not steps["backward_ok"] and "_l1_reverse" in str(steps["backward_worst"])
+    rows = {r["tensor"]: r["verdict"] for r in doc["parity"]}  # type: ignore[union-attr]
+    assert rows["grad:bias_hh_l1_reverse"] == "fail"
+    assert "grad of bias_ih_l0" not in json.dumps(doc)  # names of the one-layer sub-module
+
+
+def test_the_same_module_passes_its_steps_when_correct() -> None:
+    spec = "nn.GRU(4, 8, num_layers=2, bidirectional=True)"
+    code, doc = run_json(spec, "--impl", f"{IMPLS}:GRU")
+    assert code == 0 and doc["steps"] is None
+
+
+def test_a_failing_element_is_named_by_gate_unit_and_column() -> None:
+    code, out, _ = run("nn.LSTM(4, 20)", "--impl", f"{IMPLS}:LSTMWrongGateOrder")
+    assert code == 1
+    text = " ".join(out.split())
+    assert "(gate " in text and ", unit " in text and "input feature " in text
+    assert "hidden unit " in text and "of h_t-1" in text
+
+
+def test_element_meaning_follows_torchs_layout() -> None:
+    from rnninspect.shapes import element_meaning
+    from rnninspect.spec import make_spec
+
+    lstm = make_spec(cell="lstm", hidden_size=20, num_layers=2, bidirectional=True)
+    assert element_meaning(lstm, "grad:bias_ih_l0", (39,)) == "gate f, unit 19"
+    assert element_meaning(lstm, "grad:weight_ih_l1", (60, 25)) == (
+        "gate o, unit 0; layer 0 reverse output 5"
+    )
+    assert element_meaning(lstm, "h_n", (3, 1, 5)) == "layer 1 reverse, sample 1, unit 5"
+    gru = make_spec(cell="gru", hidden_size=8, batch_first=True)
+    assert element_meaning(gru, "grad:weight_hh_l0", (17, 2)) == (
+        "gate n, unit 1; hidden unit 2 of h_t-1"
+    )
+    assert element_meaning(gru, "output", (2, 4, 7)) == "step 4, sample 2, unit 7"
+
+
+def test_a_fail_says_error_and_tolerance_not_noisiness() -> None:
+    code, out, _ = run("nn.GRU(4, 8, num_layers=2)", "--impl", f"{IMPLS}:GRUResetBeforeProduct")
+    text = " ".join(out.split())
+    assert code == 1
+    assert "as noisy as" not in text
+    assert "is allowed (atol 1e-05, rtol 1.3e-06)" in text
+    assert "a step beyond tolerance is a wrong computation" in text
+
+
+def test_a_forward_of_the_wrong_structure_says_what_was_expected() -> None:
+    code, out, err = run("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:FlatLSTM")
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "Error: the implementation's forward returned (Tensor[5, 3, 8], Tensor[1, 3, 8], "
+        "Tensor[1, 3, 8]), where nn.LSTM's forward returns (output, (h_n, c_n))"
+    )
+
+
+def test_json_is_written_when_the_implementation_raises() -> None:
+    code, out, err = run("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:FlatLSTM", "--format", "json")
+    assert code == 1 and err.startswith("Error: the implementation's forward returned")
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["verdict"] == "fail" and doc["parity"] == []
+    assert "where nn.LSTM's forward returns" in doc["error"]
+    assert doc["config"]["cell"] == "lstm" and doc["impl"].endswith(":FlatLSTM")
+
+
+def test_an_output_of_the_wrong_shape_fails_its_row_and_the_gradients_say_why() -> None:
+    code, doc = run_json("nn.GRU(4, 8)", "--impl", f"{BROKEN}:ShortOutputGRU")
+    assert code == 1
+    rows = {r["tensor"]: r for r in doc["parity"]}  # type: ignore[union-attr]
+    assert rows["output"]["problem"] == "shape [4, 3, 8], where the reference has [5, 3, 8]"
+    assert rows["h_n"]["verdict"] == "pass"
+    for name in ("grad:input", "grad:weight_hh_l0"):
+        assert rows[name]["verdict"] == "fail"
+        assert str(rows[name]["problem"]).startswith("not comparable: output has shape [4, 3, 8]")
+
+
+def test_a_result_in_another_dtype_fails() -> None:
+    args = ("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:Float32StateLSTM", "--dtype", "float64")
+    code, doc = run_json(*args)
+    assert code == 1
+    rows = {r["tensor"]: r for r in doc["parity"]}  # type: ignore[union-attr]
+    for name in ("h_n", "c_n"):
+        assert rows[name]["verdict"] == "fail"
+        assert rows[name]["problem"] == "dtype float32, where float64 was asked"
+    assert rows["output"]["verdict"] == "pass"
+
+
+def test_a_fault_only_packing_shows_is_not_called_rounding() -> None:
+    args = ("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:EarlyEndsDetachedLSTM", "--lengths", "5,3,2")
+    code, doc = run_json(*args)
+    assert code == 1 and doc["verdict"] == "fail"
+    failing = [r for r in doc["parity"] if r["verdict"] == "fail"]  # type: ignore[union-attr]
+    assert failing and all("sequences that end at different steps" in r["reason"] for r in failing)
+    assert any("cannot see how the implementation handles" in n for n in doc["notes"])  # type: ignore[union-attr]
+    code, doc = run_json("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:EarlyEndsDetachedLSTM")
+    assert code == 0  # without packing it is torch's own LSTM
+
+
+def test_a_wrapper_is_told_about_its_prefix() -> None:
+    code, _, err = run("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:Wrapped")
+    assert code == 2
+    assert "which it has as 'lstm.weight_ih_l0'" in err and "prefix 'lstm.'" in err
+
+
+def test_module_target_resolves_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    package = tmp_path / "localrnn"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cells.py").write_text(IMPLS.read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    code, doc = run_json("nn.GRU(4, 8)", "--impl", "localrnn.cells:GRU")
+    assert code == 0, doc

@@ -74,7 +74,10 @@ class Manual(nn.Module):
             weight = weight.detach()
         y = x @ weight[gate * h : (gate + 1) * h].T
         bias = self._p("bias_" + name, suffix)
-        if bias is not None and use_bias and not (self.fault == "ignore_bias_hh" and name == "hh"):
+        skip = self.fault == "ignore_bias_hh" or (
+            self.fault == "l1_reverse_ignores_bias_hh" and suffix == "_l1_reverse"
+        )
+        if bias is not None and use_bias and not (skip and name == "hh"):
             y = y + bias[gate * h : (gate + 1) * h]
         return y
 
@@ -166,6 +169,7 @@ RNNIgnoresBias = _factory("RNN", fault="ignore_bias_hh")
 LSTMOutputOff = _factory("LSTM", fault="output_off_by_1e-3")
 GRUNoGradWeightHH = _factory("GRU", fault="no_grad_weight_hh")
 LSTMCellWrongGateOrder = _factory("LSTM", cell=True, fault="gate_order")
+GRULayer1ReverseIgnoresBias = _factory("GRU", fault="l1_reverse_ignores_bias_hh")
 
 
 def NotAModule(**kwargs):  # type: ignore[no-untyped-def]
