@@ -139,14 +139,15 @@ def _checked(
     shapes: Mapping[str, Shape | None],
     lengths: tuple[int, ...] | None,
 ) -> Problem:
-    """The problem as it is when its fix clears every misfit of the tensors it names, else with
-    the fix and its advice replaced by what is expected."""
+    """The problem as it is when its fix clears it and brings no new misfit to the tensors it
+    changes, else with the fix and its advice replaced by what is expected."""
     if problem.fix is None:
         return problem
-    changed = {**shapes, **problem.fix}
     touched = {problem.tensor, *problem.fix}
-    after = _problems(spec, changed, lengths)
-    if not any(p.tensor in touched for p in after):
+    before = {(p.tensor, p.dim) for p in _problems(spec, shapes, lengths)}
+    after = {(p.tensor, p.dim) for p in _problems(spec, {**shapes, **problem.fix}, lengths)}
+    remaining = {(tensor, dim) for tensor, dim in after if tensor in touched}
+    if remaining <= before - {(problem.tensor, problem.dim)}:
         return problem
     hint = f"{problem.tensor} must be {problem.wanted_text}"
     return dataclasses.replace(problem, fix=None, hint=hint)

@@ -87,3 +87,30 @@ def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
     for key in keys(doc):
         pattern = rf"`(?:[a-z_\[\]]+\.)?{key}`"
         assert re.search(pattern, text), f"docs/json.md does not describe the key {key}"
+
+
+def test_the_impl_constructor_calls_in_cli_md_are_the_ones_made() -> None:
+    from rnninspect.spec import CellKind, make_spec
+
+    text = (DOCS / "cli.md").read_text()
+    for cell in CellKind:
+        kwargs = make_spec(cell=cell).constructor_kwargs()
+        call = "Name(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
+        assert f"{cell.torch_name}:".ljust(11) + call in text, call
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell"])
+def test_an_impl_receives_exactly_those_keywords(cell: str) -> None:
+    from torch import nn
+
+    import rnninspect
+    from rnninspect.spec import make_spec
+
+    seen: list[dict[str, object]] = []
+
+    def factory(**kwargs: object) -> nn.Module:
+        seen.append(kwargs)
+        return getattr(nn, make_spec(cell=cell).cell.torch_name)(**kwargs)
+
+    assert rnninspect.verify(None, cell=cell, impl=factory).ok
+    assert seen == [make_spec(cell=cell).constructor_kwargs()]
