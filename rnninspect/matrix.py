@@ -20,7 +20,16 @@ from typing import Any
 from rnninspect.impl import load_factory
 from rnninspect.report import Case, CaseResult, MatrixReport, versions
 from rnninspect.runs import ImplementationFailed
-from rnninspect.spec import DEFAULTS, RNNInspectError, RNNSpec, SpecError, make_spec, parse_spec
+from rnninspect.spec import (
+    DEFAULTS,
+    SEQUENCE_ONLY,
+    CellKind,
+    RNNInspectError,
+    RNNSpec,
+    SpecError,
+    make_spec,
+    parse_spec,
+)
 from rnninspect.verification import VerifyOptions, verify
 
 #: Keys of VerifyOptions a case may set, besides the configuration.
@@ -71,18 +80,47 @@ def load(path: Path, device: str = "cpu", dtype: str = "float32") -> list[Case]:
         if "name" in case:
             where = f"[[case]] {case['name']!r}"
         _known(case, CASE_KEYS, f"{path}: {where}")
-        entries.append((where, {**defaults, **case}))
+        entries.append((where, {**applicable(defaults, case), **case}))
     keys = list(matrix)
     combinations = itertools.product(*(matrix[key] for key in keys)) if keys else []
     for combination in combinations:
         values = dict(zip(keys, combination, strict=True))
         summary = ", ".join(f"{key}={value!r}" for key, value in values.items())
-        entries.append((f"[matrix] {summary}", {**defaults, **values}))
+        entries.append((f"[matrix] {summary}", {**applicable(defaults, values), **values}))
     if not entries:
         raise MatrixFileError(f"{path}: no cases: add [[case]] tables or a [matrix]")
 
     cases = [_case(where, values, device, dtype, path) for where, values in entries]
     return _unique_names(cases)
+
+
+def applicable(defaults: Mapping[str, Any], case: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults that have a meaning for the case's class: ``seq_len`` and the other
+    sequence-only settings not for a Cell, ``proj_size`` only for LSTM, ``nonlinearity`` only
+    for RNN. A key the case itself writes is kept, and refused later if it has no meaning."""
+    try:
+        cell = _case_cell(defaults, case)
+    except (SpecError, ValueError):
+        return dict(defaults)  # the case's own error is reported when it is validated
+    kept = {}
+    for key, value in defaults.items():
+        if cell.is_cell and key in SEQUENCE_ONLY:
+            continue
+        if key == "proj_size" and cell.family != "lstm":
+            continue
+        if key == "nonlinearity" and cell.family != "rnn":
+            continue
+        kept[key] = value
+    return kept
+
+
+def _case_cell(defaults: Mapping[str, Any], case: Mapping[str, Any]) -> CellKind:
+    """The class a case builds: its own cell, else its spec's, else the defaults'."""
+    if "cell" in case:
+        return CellKind(case["cell"])
+    if isinstance(case.get("spec"), str):
+        return parse_spec(case["spec"])[0]
+    return CellKind(defaults.get("cell", DEFAULTS["cell"]))
 
 
 def _table(value: Any, where: str, path: Path) -> dict[str, Any]:

@@ -657,7 +657,9 @@ def _matrix_rows(report: MatrixReport) -> list[tuple[str, str, str, str]]:
 
 def _matrix_summary(report: MatrixReport) -> str:
     total = len(report.results) + len(report.skipped)
-    text = f"{report.passed} passed, {report.failed} failed"
+    text = f"{report.passed} passed, {report.failed} failed, {report.inconclusive} inconclusive"
+    if report.inconclusive and report.allow_inconclusive:
+        text += " (allowed by --allow-inconclusive)"
     if report.skipped:
         text += f", {len(report.skipped)} skipped after the first failure (--fail-fast)"
     return f"{text}; {total} cases in {report.seconds:.1f} s on {report.device} in {report.dtype}."
@@ -714,7 +716,7 @@ def junit_xml(report: MatrixReport) -> str:
         "testsuite",
         name="rnninspect matrix",
         tests=str(len(report.results) + len(report.skipped)),
-        failures=str(report.failed),
+        failures=str(sum(not r.passed(report.allow_inconclusive) for r in report.results)),
         errors="0",
         skipped=str(len(report.skipped)),
         time=f"{report.seconds:.3f}",
@@ -733,6 +735,17 @@ def junit_xml(report: MatrixReport) -> str:
                 case, "failure", message=f"{result.verdict}: {rows[0]}", type=result.verdict
             )
             failure.text = "\n".join(rows)
+        elif result.verdict == "inconclusive":
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="verdict", value="inconclusive")
+            ET.SubElement(
+                properties,
+                "property",
+                name="allowed_by",
+                value="--allow-inconclusive",
+            )
+            output = ET.SubElement(case, "system-out")
+            output.text = "\n".join(result.failing_rows())
     for skipped in report.skipped:
         case = ET.SubElement(suite, "testcase", classname="rnninspect.matrix", name=skipped.name)
         ET.SubElement(case, "skipped", message="not run: --fail-fast stopped after a failure")

@@ -391,17 +391,28 @@ class MatrixReport:
     skipped: list[Case] = field(default_factory=list)
     seconds: float = 0.0
 
+    def count(self, verdict: str) -> int:
+        """How many cases came out ``pass``, ``fail`` or ``inconclusive``."""
+        return sum(result.verdict == verdict for result in self.results)
+
     @property
     def passed(self) -> int:
-        return sum(result.passed(self.allow_inconclusive) for result in self.results)
+        return self.count("pass")
 
     @property
     def failed(self) -> int:
-        return len(self.results) - self.passed
+        return self.count("fail")
+
+    @property
+    def inconclusive(self) -> int:
+        return self.count("inconclusive")
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and not self.skipped
+        """Every case ran and passed, or was inconclusive with ``allow_inconclusive``."""
+        return not self.skipped and all(
+            result.passed(self.allow_inconclusive) for result in self.results
+        )
 
     def to_dict(self) -> dict[str, Any]:
         cases = []
@@ -433,6 +444,8 @@ class MatrixReport:
             "cases": cases,
             "passed": self.passed,
             "failed": self.failed,
+            "inconclusive": self.inconclusive,
+            "allow_inconclusive": self.allow_inconclusive,
             "skipped": len(self.skipped),
             "seconds": self.seconds,
             "ok": self.ok,

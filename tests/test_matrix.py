@@ -98,7 +98,7 @@ cell = ["rnn", "gru"]
     code, out, err = run(str(path))
     assert code == 0, err
     assert "nn.GRU(4, 8) seq_len=7" in out and "nn.RNN(10, 20)" in out
-    assert "3 passed, 0 failed; 3 cases" in out
+    assert "3 passed, 0 failed, 0 inconclusive; 3 cases" in out
 
 
 def test_planted_wrong_impl_fails_exactly_its_own_case_and_junit(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ spec = "nn.GRU(6, 8)"
     code, out, err = run(str(path), "--junit-xml", str(xml_path))
     assert code == 1, err
     assert "wrong gates: output: fail" in out
-    assert "2 passed, 1 failed" in out
+    assert "2 passed, 1 failed, 0 inconclusive" in out
     root = ET.parse(xml_path).getroot()
     suite = root.find("testsuite")
     assert suite is not None
@@ -164,7 +164,7 @@ def test_markdown_view(tmp_path: Path) -> None:
     path = write(tmp_path, '[[case]]\nspec = "nn.RNN(4, 8)"\n')
     code, out, _ = run(str(path), "--format", "markdown")
     assert code == 0
-    assert "| `nn.RNN(4, 8)` |" in out and "**1 passed, 0 failed;" in out
+    assert "| `nn.RNN(4, 8)` |" in out and "**1 passed, 0 failed, 0 inconclusive;" in out
 
 
 @pytest.mark.parametrize(
@@ -232,3 +232,97 @@ def test_packed_cases_are_named_by_their_lengths(tmp_path: Path) -> None:
         "nn.LSTM(10, 20) lengths=3,2",
         "nn.LSTM(10, 20) lengths=4",
     ]
+
+
+def test_defaults_apply_where_they_have_meaning(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[defaults]
+batch = 2
+seq_len = 7
+num_layers = 2
+proj_size = 3
+nonlinearity = "relu"
+
+[[case]]
+spec = "nn.LSTMCell(4, 8)"
+
+[[case]]
+spec = "nn.LSTM(4, 8)"
+
+[[case]]
+cell = "gru"
+
+[[case]]
+spec = "nn.RNN(4, 8)"
+""",
+    )
+    code, doc = run_json(path)
+    assert code == 0, doc
+    configs = [case["config"] for case in doc["cases"]]  # type: ignore[union-attr, index]
+    cell, lstm, gru, rnn = configs
+    assert (cell["batch"], cell["num_layers"], cell["seq_len"]) == (2, 1, 5)
+    assert (lstm["seq_len"], lstm["num_layers"], lstm["proj_size"]) == (7, 2, 3)
+    assert (gru["proj_size"], gru["nonlinearity"], gru["num_layers"]) == (0, "tanh", 2)
+    assert (rnn["nonlinearity"], rnn["proj_size"]) == ("relu", 0)
+
+
+def test_a_key_without_meaning_written_in_the_case_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[case]]\nspec = "nn.LSTMCell(4, 8)"\nseq_len = 7\n')
+    code, out, err = run(str(path))
+    assert code == 2 and out == ""
+    assert "seq_len (--seq-len) does not apply to LSTMCell" in err
+
+
+def test_the_ci_md_example_file_loads(tmp_path: Path) -> None:
+    from rnninspect.matrix import load
+
+    text = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    example = "\n".join(line for line in example.splitlines() if not line.startswith("impl"))
+    cases = load(write(tmp_path, example))
+    assert len(cases) == 2 + 16
+    assert cases[1].spec.cell.torch_name == "LSTMCell" and cases[1].spec.batch == 8
+
+
+CHAOS_CASE = """
+[[case]]
+name = "chaos"
+cell = "rnn"
+input_size = 8
+hidden_size = 32
+batch = 4
+seq_len = 500
+weight_scale = 3.0
+
+[[case]]
+name = "calm"
+spec = "nn.GRU(4, 8)"
+"""
+
+
+def test_inconclusive_is_counted_apart(tmp_path: Path) -> None:
+    path = write(tmp_path, CHAOS_CASE)
+    xml = tmp_path / "out.xml"
+    code, out, _ = run(str(path), "--junit-xml", str(xml))
+    assert code == 1
+    assert "1 passed, 0 failed, 1 inconclusive" in " ".join(out.split())
+    case = ET.parse(xml).getroot().find("testsuite/testcase[@name='chaos']")
+    assert case is not None
+    failure = case.find("failure")
+    assert failure is not None and failure.get("type") == "inconclusive"
+
+    code, doc = run_json(path, "--allow-inconclusive")
+    assert code == 0 and doc["ok"] is True
+    assert (doc["passed"], doc["failed"], doc["inconclusive"]) == (1, 0, 1)
+    assert doc["allow_inconclusive"] is True
+
+    code, out, _ = run(str(path), "--allow-inconclusive", "--junit-xml", str(xml))
+    assert code == 0 and "(allowed by --allow-inconclusive)" in out
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    case = suite.find("testcase[@name='chaos']")
+    assert case is not None and case.find("failure") is None
+    verdict = case.find("properties/property[@name='verdict']")
+    assert verdict is not None and verdict.get("value") == "inconclusive"
