@@ -26,18 +26,20 @@ from rnninspect.spec import RNNSpec, make_spec, parse_spec, resolve
 
 
 def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
-    """Build the real module, run one forward pass, and set every shape beside the model's.
+    """Build the real module and run one forward pass on torch's meta device, and set every
+    shape torch produced beside the shape model's.
 
-    The memory estimate is checked against ``max_memory`` (default: 80% of what this process
-    may use) before anything is allocated; over it, :class:`memory.MemoryLimitError` is raised.
+    On the meta device torch computes every shape and no number, so nothing is allocated and
+    no size is refused: ``shapes "nn.LSTM(1024, 4096, num_layers=8)" --seq-len 2000`` answers
+    at once. The memory estimate is reported against ``max_memory`` (default: 80% of what this
+    process may use), the limit the commands that compute refuse at.
     """
     estimate = memory.estimate(spec)
     limit = memory.default_limit() if max_memory is None else max_memory
-    memory.check(estimate.shapes, limit, f"nn.{spec.cell.torch_name} with these sizes")
 
     with torch_warnings() as warned, torch.no_grad():
-        module = torch_module(spec)
-        inputs = example_inputs(spec)
+        module = torch_module(spec, device="meta")
+        inputs = example_inputs(spec, device="meta")
         produced = {**inputs, **run_module(module, spec, inputs, keep_packed=True)}
 
     predicted_tensors = {t.name: t for t in tensor_shapes(spec)}
@@ -137,6 +139,8 @@ def explain(spec: RNNSpec) -> ExplainReport:
     from rnninspect import explain as text
 
     shapes = inspect_shapes(spec)
+    needed = memory.estimate(spec).shapes
+    memory.check(needed, memory.default_limit(), f"nn.{spec.cell.torch_name} with these sizes")
     with torch_warnings(), torch.no_grad():
         module = torch_module(spec)
         results = run_module(module, spec, example_inputs(spec))

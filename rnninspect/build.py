@@ -34,6 +34,10 @@ def torch_module(
     and chaotic regimes that trained weights reach.
     """
     cls = getattr(nn, spec.cell.torch_name)
+    if str(device) == "meta":  # shapes only: built where nothing is allocated or computed
+        with torch.device("meta"):
+            meta: nn.Module = cls(**spec.constructor_kwargs(), dtype=dtype)
+        return meta
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         module: nn.Module = cls(**spec.constructor_kwargs())
@@ -53,11 +57,15 @@ def example_inputs(
     """The input and initial state(s), standard normal unless ``zero_state``.
 
     The initial state is non-zero by default so that the h0/c0 path of the module is exercised.
+    On the ``meta`` device they have their shapes and no values.
     """
     generator = torch.Generator().manual_seed(spec.seed + 1)
     tensors: dict[str, Tensor] = {}
     for shape in tensor_shapes(spec):
         if shape.name != "input" and shape.name not in STATE_NAMES:
+            continue
+        if str(device) == "meta":  # shapes only: no numbers
+            tensors[shape.name] = torch.empty(shape.shape, device="meta", dtype=dtype)
             continue
         if shape.name in STATE_NAMES and zero_state:
             value = torch.zeros(shape.shape, dtype=torch.float64)
@@ -102,13 +110,30 @@ def run_module(
                 "packed_input.batch_sizes": packed.batch_sizes,
                 "packed_output.data": output.data,
             }
-        output, _ = pad_packed_sequence(
-            output, batch_first=spec.batch_first, total_length=spec.seq_len
-        )
+        output = _padded(output, spec)
     if spec.has_cell_state:
         h_n, c_n = final
         return {**extras, "output": output, "h_n": h_n, "c_n": c_n}
     return {**extras, "output": output, "h_n": final}
+
+
+def _padded(output: PackedSequence, spec: RNNSpec) -> Tensor:
+    """``pad_packed_sequence`` of the output, back to ``seq_len`` steps in the module's layout.
+
+    On the meta device, torch's own padding op and index_select give the shape, since
+    ``pad_packed_sequence`` itself copies its lengths to the CPU, which meta tensors refuse.
+    """
+    if not output.data.is_meta:
+        padded, _ = pad_packed_sequence(
+            output, batch_first=spec.batch_first, total_length=spec.seq_len
+        )
+        return padded
+    padded, _ = torch.ops.aten._pad_packed_sequence(
+        output.data, output.batch_sizes, spec.batch_first, 0.0, spec.seq_len
+    )
+    if output.unsorted_indices is not None:
+        padded = padded.index_select(0 if spec.batch_first else 1, output.unsorted_indices)
+    return padded
 
 
 class UnexpectedResult(Exception):

@@ -180,10 +180,22 @@ def _axes(row: Measured) -> tuple[str, str]:
 
 def _memory_line(report: ShapesReport) -> str:
     memory = report.memory
-    return (
+    line = (
         f"Memory estimate (float32): {format_bytes(memory.shapes)} for this forward pass, "
         f"{format_bytes(memory.verify)} for verify; limit {format_bytes(report.memory_limit)}."
     )
+    if memory.shapes > report.memory_limit:
+        line += " Over the limit even for one forward pass: verify, bench and explain refuse it."
+    elif memory.verify > report.memory_limit:
+        line += " Over the limit for verify, which refuses it."
+    return line
+
+
+#: Said under every shapes table: where its numbers come from.
+META_NOTE = (
+    "Shapes from torch's own forward pass on the meta device: every shape computed, no number, "
+    "nothing allocated."
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +235,7 @@ def shapes_table(report: ShapesReport) -> RenderableType:
             params.add_row(row.name, _shape(row.shape), f"{row.numel:,}", *_axes(row))
         params.add_section()
     params.add_row(Text("total", style="bold"), "", f"{report.total_params:,}")
-    parts += [params, Text(_memory_line(report), style="dim")]
+    parts += [params, Text(_memory_line(report), style="dim"), Text(META_NOTE, style="dim")]
 
     if report.mismatches:
         parts.append(
@@ -282,7 +294,7 @@ def shapes_markdown(report: ShapesReport) -> str:
     rows.append(("**total**", "", "", f"**{report.total_params:,}**", "", ""))
     header = ("group", "parameter", "shape", "numel", "rows", "cols")
     out.append(_markdown_table(header, rows))
-    out.append(f"\n{_memory_line(report)}\n")
+    out.append(f"\n{_memory_line(report)}\n\n{META_NOTE}\n")
     if report.mismatches:
         out.append("\n**The shape model disagrees with torch (a bug in rnninspect):**\n\n")
         out += [f"- {line}\n" for line in report.mismatches]

@@ -88,6 +88,7 @@ class ShapesReport:
             "tensors": [_tensor_dict(row) for row in self.tensors],
             "parameters": [_parameter_dict(row) for row in self.parameters],
             "total_params": self.total_params,
+            "computed_on": "meta",
             "memory": {
                 "parameters_bytes": self.memory.parameters,
                 "tensors_bytes": self.memory.tensors,

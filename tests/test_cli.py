@@ -188,8 +188,9 @@ def test_torch_warning_goes_to_stderr(runner: CliRunner) -> None:
         (["shapes", "nn.LSTM(4, 8, frobnicate=3)"], "unexpected keyword argument 'frobnicate'"),
         (["shapes", "nn.LSTM(4, 8, num_layers=__import__('os').getpid())"], "must be a literal"),
         (["shapes", "nn.Linear(4, 8)"], "must call one of"),
-        (["shapes", "--hidden-size", "200000", "--num-layers", "50"], "over the memory limit"),
-        (["shapes", "--max-memory", "1KiB"], "needs an estimated"),
+        (["verify", "--hidden-size", "200000", "--num-layers", "50"], "over the memory limit"),
+        (["verify", "--max-memory", "1KiB"], "needs an estimated"),
+        (["explain", "--hidden-size", "200000", "--num-layers", "50"], "over the memory limit"),
         (["shapes", "--max-memory", "lots"], "--max-memory must be a positive size"),
         (["shapes", "--no-such-option"], "No such option '--no-such-option'"),
         (["nosuchcommand"], "No such command 'nosuchcommand'"),
@@ -272,3 +273,19 @@ def test_internal_error_exits_4_with_one_line(
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("Error: internal error")
     assert "ZeroDivisionError: planted" in err
+
+
+def test_shapes_of_a_module_too_large_to_run_come_from_the_meta_device(runner: CliRunner) -> None:
+    args = ["shapes", "nn.LSTM(1024, 4096, num_layers=8)", "--batch", "256", "--seq-len", "20"]
+    code, out, err = invoke(runner, *args)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "output [20, 256, 4096]" in text and "1,023,672,320" in text
+    assert "Over the limit" in text and "meta device" in text
+    code, out, _ = invoke(runner, *args, "--format", "json")
+    assert json.loads(out)["computed_on"] == "meta"
+
+
+def test_shapes_is_quiet_about_onednn_projections(runner: CliRunner) -> None:
+    code, _, err = invoke(runner, "shapes", "nn.LSTM(10, 20, proj_size=5)")
+    assert code == 0 and err == ""

@@ -125,3 +125,32 @@ def test_a_disagreement_is_reported_with_both_sides(monkeypatch: pytest.MonkeyPa
     assert not report.ok
     assert "tensor input: shape model says [5, 99, 10], torch built [5, 3, 10]" in report.mismatches
     assert "tensor h0: shape model says absent, torch built [1, 3, 20]" in report.mismatches
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"cell": "lstm", "num_layers": 2, "bidirectional": True, "proj_size": 3},
+        {"cell": "gru", "batch_first": True, "lengths": "4,2,3"},
+        {"cell": "lstm", "bidirectional": True, "lengths": "5,3,2", "batch_first": True},
+        {"cell": "rnn", "unbatched": True},
+        {"cell": "lstm_cell", "batch": 2},
+        {"cell": "gru_cell", "unbatched": True},
+    ],
+)
+def test_meta_shapes_are_the_shapes_of_a_real_run(settings: dict[str, object]) -> None:
+    import torch
+
+    from rnninspect.build import example_inputs, run_module, torch_module
+    from rnninspect.spec import make_spec
+
+    spec = make_spec(input_size=4, hidden_size=6, **settings)
+    shapes = {}
+    for device in ("cpu", "meta"):
+        with torch.no_grad():
+            inputs = example_inputs(spec, device)
+            produced = run_module(torch_module(spec, device), spec, inputs, keep_packed=True)
+        shapes[device] = {
+            name: tuple(value.shape) for name, value in {**inputs, **produced}.items()
+        }
+    assert shapes["meta"] == shapes["cpu"]
