@@ -278,7 +278,8 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 
     Builds the real torch module and runs one forward pass on torch's meta device, which
     computes every shape and no number (nothing is allocated), and reports the shapes torch
-    produced, checked against rnninspect's shape model. A disagreement is a bug in rnninspect: it is shown with both sides, exit 1.
+    produced, checked against rnninspect's shape model. A disagreement is a bug in rnninspect:
+    it is shown with both sides, exit 1.
     """
     from rnninspect import api, memory, render
 
