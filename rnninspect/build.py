@@ -128,12 +128,12 @@ def _padded(output: PackedSequence, spec: RNNSpec) -> Tensor:
             output, batch_first=spec.batch_first, total_length=spec.seq_len
         )
         return padded
-    padded, _ = torch.ops.aten._pad_packed_sequence(
+    meta: Tensor = torch.ops.aten._pad_packed_sequence(
         output.data, output.batch_sizes, spec.batch_first, 0.0, spec.seq_len
-    )
+    )[0]
     if output.unsorted_indices is not None:
-        padded = padded.index_select(0 if spec.batch_first else 1, output.unsorted_indices)
-    return padded
+        meta = meta.index_select(0 if spec.batch_first else 1, output.unsorted_indices)
+    return meta
 
 
 class UnexpectedResult(Exception):
