@@ -144,9 +144,12 @@ def explain(spec: RNNSpec) -> ExplainReport:
     with torch_warnings(), torch.no_grad():
         module = torch_module(spec)
         results = run_module(module, spec, example_inputs(spec))
-    relations = [text.check(lhs, rhs, results) for lhs, rhs in text.relation_pairs(spec)]
+    relations = [text.check(*pair[:2], results, *pair[2:]) for pair in text.relation_pairs(spec)]
     notes = [note for note in (text.batch_first_note(spec),) if note]
-    return ExplainReport(shapes, text.equations(spec), text.diagram(spec), relations, notes)
+    diagram = text.diagram(spec)
+    return ExplainReport(
+        shapes, text.equations(spec), diagram, relations, notes, text.h_n_rows(spec)
+    )
 
 
 def diagnose(

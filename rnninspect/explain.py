@@ -136,12 +136,22 @@ def diagram(spec: RNNSpec, max_steps: int = 8) -> list[str]:
 
 @dataclass(frozen=True)
 class Relation:
-    """Two slices of the module's results that must hold the same numbers, and what was measured."""
+    """Two slices of the module's results and what was measured between them.
+
+    ``expected`` says whether they must hold the same numbers: a relation that holds, or a
+    pitfall, a pair learners take for equal that is not (``note`` says why).
+    """
 
     lhs: str
     rhs: str
     holds: bool
     max_abs_err: float
+    expected: bool = True
+    note: str = ""
+
+    @property
+    def as_expected(self) -> bool:
+        return self.holds == self.expected
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,11 +159,18 @@ class Relation:
             "rhs": self.rhs,
             "holds": self.holds,
             "max_abs_err": self.max_abs_err,
+            "expected": self.expected,
+            "note": self.note,
         }
 
 
-def relation_pairs(spec: RNNSpec) -> list[tuple[str, str]]:
-    """The relations between output and the final state, as Python indexing of the results."""
+#: A relation to measure: lhs, rhs, whether they must be equal, and why (for a pitfall).
+Pair = tuple[str, str, bool, str]
+
+
+def relation_pairs(spec: RNNSpec) -> list[Pair]:
+    """The relations between output and the final state, as Python indexing of the results:
+    those that hold, then the pitfalls that do not."""
     if spec.cell.is_cell:
         return []
     out = spec.out_size
@@ -175,17 +192,58 @@ def relation_pairs(spec: RNNSpec) -> list[tuple[str, str]]:
     def h_n(row: int, sample: str = "") -> str:
         return f"h_n[{row}" + (f", {sample}" if sample else "") + "]"
 
+    pairs: list[Pair] = []
     if spec.lengths is None:
-        pairs = [(output("-1", half=fwd), h_n(forward_row))]
+        pairs.append((output("-1", half=fwd), h_n(forward_row), True, ""))
         if two:
-            pairs.append((output("0", half=f"{out}:"), h_n(top - 1)))
-        return pairs
-    pairs = []
-    for i, length in enumerate(spec.lengths):
-        pairs.append((output(str(length - 1), str(i), fwd), h_n(forward_row, str(i))))
-        if two:
-            pairs.append((output("0", str(i), f"{out}:"), h_n(top - 1, str(i))))
-    return pairs
+            pairs.append((output("0", half=f"{out}:"), h_n(top - 1), True, ""))
+    else:
+        for i, length in enumerate(spec.lengths):
+            pairs.append((output(str(length - 1), str(i), fwd), h_n(forward_row, str(i)), True, ""))
+            if two:
+                pairs.append((output("0", str(i), f"{out}:"), h_n(top - 1, str(i)), True, ""))
+    return pairs + _pitfalls(spec, output, h_n)
+
+
+def _pitfalls(spec: RNNSpec, output: Any, h_n: Any) -> list[Pair]:
+    """Pairs learners take for equal, where they are not."""
+    if spec.lengths is not None or spec.seq_len < 2:
+        return []
+    out, top = spec.out_size, spec.num_layers * spec.num_directions
+    pitfalls: list[Pair] = []
+    if spec.bidirectional:
+        pitfalls.append(
+            (
+                output("-1", half=f"{out}:"),
+                h_n(top - 1),
+                False,
+                f"the reverse direction reads from the end back to t=0: at the last step its "
+                f"output is its first step; its final state is output[0] (second half, {out}:)",
+            )
+        )
+    if spec.num_layers > 1:
+        pitfalls.append(
+            (
+                output("-1", half=f":{out}" if spec.bidirectional else ""),
+                h_n(0),
+                False,
+                "h_n[0] is layer 0, the bottom of the stack; the top layer's rows of h_n come "
+                "last, and only the top layer is in output",
+            )
+        )
+    return pitfalls
+
+
+def h_n_rows(spec: RNNSpec) -> list[str]:
+    """Which layer and direction each row of h_n (and c_n) holds, in torch's order."""
+    if spec.cell.is_cell:
+        return []
+    rows = []
+    for row in range(spec.num_layers * spec.num_directions):
+        layer, direction = divmod(row, spec.num_directions)
+        side = " reverse" if direction else (" forward" if spec.bidirectional else "")
+        rows.append(f"h_n[{row}]: layer {layer}{side}")
+    return rows
 
 
 def index(text: str) -> tuple[str, tuple[int | slice, ...]]:
@@ -206,14 +264,16 @@ def index(text: str) -> tuple[str, tuple[int | slice, ...]]:
     return node.value.id, tuple(parts)
 
 
-def check(lhs: str, rhs: str, results: dict[str, Any]) -> Relation:
+def check(
+    lhs: str, rhs: str, results: dict[str, Any], expected: bool = True, note: str = ""
+) -> Relation:
     """Measure one relation on the module's results."""
     left_name, left = index(lhs)
     right_name, right = index(rhs)
     a = results[left_name][left].detach().double()
     b = results[right_name][right].detach().double()
     error = float((a - b).abs().max()) if a.shape == b.shape else float("inf")
-    return Relation(lhs, rhs, error <= HOLDS_WITHIN, error)
+    return Relation(lhs, rhs, error <= HOLDS_WITHIN, error, expected, note)
 
 
 def batch_first_note(spec: RNNSpec) -> str | None:
@@ -223,8 +283,9 @@ def batch_first_note(spec: RNNSpec) -> str | None:
     if spec.unbatched:
         return "Unbatched input has no batch dimension, so batch_first changes nothing here."
     now = "is True" if spec.batch_first else "is False"
+    states = "h0, c0, h_n and c_n" if spec.has_cell_state else "h0 and h_n"
     return (
         f"batch_first {now}: it changes input and output between (L, N, ...) and (N, L, ...); "
-        "h0, c0, h_n and c_n keep (D*num_layers, N, H) either way: the batch is never first in "
+        f"{states} keep (D*num_layers, N, H) either way: the batch is never first in "
         "the states."
     )

@@ -869,10 +869,19 @@ def _equation_notes(report: ExplainReport) -> tuple[list[str], list[str]]:
 
 
 def _relation_rows(report: ExplainReport) -> list[tuple[str, str, str, str]]:
-    return [
-        (r.lhs, r.rhs, "holds" if r.holds else "DOES NOT HOLD", _err(r.max_abs_err))
-        for r in report.relations
-    ]
+    """lhs, rhs, what was found (against what was expected), the measured difference."""
+    rows = []
+    for r in report.relations:
+        if r.expected:
+            found = "holds" if r.holds else "DOES NOT HOLD"
+        else:
+            found = "differs, as it should" if not r.holds else "EQUAL, unexpectedly"
+        rows.append((r.lhs, r.rhs, found, _err(r.max_abs_err)))
+    return rows
+
+
+def _pitfall_notes(report: ExplainReport) -> list[str]:
+    return [f"{r.lhs} is not {r.rhs}: {r.note}" for r in report.relations if not r.expected]
 
 
 def explain_table(report: ExplainReport) -> RenderableType:
@@ -900,11 +909,31 @@ def explain_table(report: ExplainReport) -> RenderableType:
         for header in ("lhs", "rhs", "", "max abs err"):
             right = header == "max abs err"
             relations.add_column(header, no_wrap=True, justify="right" if right else "left")
-        for lhs, rhs, holds, error in _relation_rows(report):
-            style = "green" if holds == "holds" else "bold red"
-            relations.add_row(lhs, rhs, Text(holds, style=style), error)
+        for relation, (lhs, rhs, found, error) in zip(
+            report.relations, _relation_rows(report), strict=True
+        ):
+            style = "green" if relation.as_expected else "bold red"
+            relations.add_row(lhs, rhs, Text(found, style=style), error)
         parts += [Text(""), relations]
+        parts += [Text(line) for line in _pitfall_notes(report)]
+    if report.h_n_rows:
+        parts += [Text(""), Text(_rows_title(report), style="bold")]
+        parts += [Text(line) for line in report.h_n_rows]
+        parts.append(Text(_view_hint(report), style="dim"))
     return Group(*parts)
+
+
+def _rows_title(report: ExplainReport) -> str:
+    return "Rows of h_n and c_n" if report.spec.has_cell_state else "Rows of h_n"
+
+
+def _view_hint(report: ExplainReport) -> str:
+    spec = report.spec
+    batch = "" if spec.unbatched else "N, "
+    return (
+        f"h_n.view({spec.num_layers}, {spec.num_directions}, {batch}{spec.out_size}) indexes "
+        "them as [layer, direction]."
+    )
 
 
 def explain_markdown(report: ExplainReport) -> str:
@@ -928,7 +957,13 @@ def explain_markdown(report: ExplainReport) -> str:
     out.append("\n#### Unrolled\n\n```\n" + "\n".join(report.diagram) + "\n```\n")
     if report.relations:
         out.append("\n#### Output and final state, checked on the real module\n\n")
-        out.append(_markdown_table(("lhs", "rhs", "holds", "max abs err"), _relation_rows(report)))
+        out.append(_markdown_table(("lhs", "rhs", "found", "max abs err"), _relation_rows(report)))
+        out += [f"\n- {line}" for line in _pitfall_notes(report)]
+        out.append("\n")
+    if report.h_n_rows:
+        out.append(f"\n#### {_rows_title(report)}\n\n")
+        out += [f"- `{line.split(':')[0]}`:{line.split(':', 1)[1]}\n" for line in report.h_n_rows]
+        out.append(f"\n{_view_hint(report)}\n")
     return "".join(out)
 
 

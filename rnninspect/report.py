@@ -494,6 +494,7 @@ class ExplainReport:
     diagram: list[str]
     relations: list[Any]
     notes: list[str]
+    h_n_rows: list[str] = field(default_factory=list)
 
     @property
     def spec(self) -> RNNSpec:
@@ -501,7 +502,8 @@ class ExplainReport:
 
     @property
     def ok(self) -> bool:
-        return self.shapes.ok and all(relation.holds for relation in self.relations)
+        """The shape model agrees with torch, every relation holds and every pitfall differs."""
+        return self.shapes.ok and all(relation.as_expected for relation in self.relations)
 
     def to_dict(self) -> dict[str, Any]:
         base = self.shapes.to_dict()
@@ -514,6 +516,7 @@ class ExplainReport:
             "parameters": base["parameters"],
             "total_params": base["total_params"],
             "diagram": self.diagram,
+            "h_n_rows": self.h_n_rows,
             "relations": [relation.to_dict() for relation in self.relations],
             "notes": self.notes,
             "ok": self.ok,
