@@ -103,9 +103,12 @@ def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
     from rnninspect.checkpoint import load_tensors
     from rnninspect.infer import infer_modules
 
-    tensors = load_tensors(Path(path), max_memory)
+    from rnninspect.reparam import rebuild
+
+    tensors, notes = rebuild(load_tensors(Path(path), max_memory))
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
-    return InferReport(str(path), versions(torch.__version__), infer_modules(shapes), len(shapes))
+    found = infer_modules(shapes)
+    return InferReport(str(path), versions(torch.__version__), found, len(shapes), notes)
 
 
 def trained(
@@ -119,8 +122,9 @@ def trained(
     settings for what they do not record) and its state dict under torch's own names."""
     from rnninspect.checkpoint import load_tensors
     from rnninspect.infer import infer_modules, select, spec_with_weights
+    from rnninspect.reparam import rebuild
 
-    tensors = load_tensors(Path(path), max_memory)
+    tensors, _ = rebuild(load_tensors(Path(path), max_memory))
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
     module = select(infer_modules(shapes), prefix, str(path))
     settings = {key: value for key, value in given.items() if value is not None}

@@ -1,5 +1,7 @@
 """Reading checkpoints safely: weights only, size checked first, nothing in the file executed.
 
+``.npz`` files (numpy.savez) are read with ``allow_pickle=False``, each array's size read from
+its header first. TorchScript archives are recognised and refused with the way to a state_dict.
 ``.pt``/``.pth``/``.bin`` (torch.save) go through ``torch.load(..., weights_only=True)``, with
 ``weights_only=True`` passed explicitly: an inherited ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
 turns off only the default, never an explicit choice. There is no fallback to plain unpickling.
@@ -12,6 +14,8 @@ package, whose header gives every shape before any data is read.
 from __future__ import annotations
 
 import math
+import re
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -59,13 +63,41 @@ def load_tensors(path: Path, limit: int | None = None) -> dict[str, Tensor]:
     limit = memory.default_limit() if limit is None else limit
     if path.suffix == ".safetensors":
         return _load_safetensors(path, limit)
+    if path.suffix == ".npz":
+        return _load_npz(path, limit)
+    _refuse_torchscript(path)
     needed = _torch_bytes(path)
     memory.check(needed, limit, f"loading {path.name}")
-    try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:
-        raise CheckpointError(f"{path}: {_refusal(exc)}") from None
+    data = _torch_load(path, "cpu")
     return dict(_flatten(data, ""))
+
+
+def _torch_load(path: Path, device: str) -> Any:
+    """``torch.load`` with weights only; torch's warnings are kept from the terminal (the
+    refusal says what matters in one line)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.load(path, weights_only=True, map_location=device)
+        except Exception as exc:
+            raise CheckpointError(f"{path}: {_refusal(exc)}") from None
+
+
+def _refuse_torchscript(path: Path) -> None:
+    """A TorchScript archive (``torch.jit.save``) holds code as well as tensors: say so."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return
+    if any(name.endswith("/constants.pkl") or "/code/" in name for name in names):
+        raise CheckpointError(
+            f"{path}: a TorchScript archive (torch.jit.save), not a checkpoint of tensors; "
+            "save its weights with torch.save(torch.jit.load(PATH).state_dict(), 'weights.pt') "
+            "and read that"
+        )
 
 
 def _torch_bytes(path: Path) -> int:
@@ -77,10 +109,7 @@ def _torch_bytes(path: Path) -> int:
                 archive = sum(info.file_size for info in zf.infolist())
         except (zipfile.BadZipFile, OSError) as exc:
             raise CheckpointError(f"{path}: not a readable torch.save archive: {exc}") from None
-    try:
-        shapes = torch.load(path, weights_only=True, map_location="meta")
-    except Exception as exc:
-        raise CheckpointError(f"{path}: {_refusal(exc)}") from None
+    shapes = _torch_load(path, "meta")
     tensors = sum(t.numel() * t.element_size() for _, t in _flatten(shapes, ""))
     return max(archive, tensors, path.stat().st_size)
 
@@ -93,12 +122,55 @@ def _refusal(exc: BaseException) -> str:
         reason = reason.split("Check the documentation of torch.load")[0]
         reason = reason.split("WeightsUnpickler error:")[-1].strip(" .:")
         if "GLOBAL" in reason or "global" in reason:
+            found = re.search(r"GLOBAL ([\w.]+)", reason)
+            name = found.group(1) if found else "an object"
+            if name.startswith("torch.nn.modules."):
+                return (
+                    f"a pickled module ({name}), not a checkpoint of tensors; nothing in it was "
+                    "run. Save its weights instead: torch.save(model.state_dict(), 'weights.pt') "
+                    "or safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')"
+                )
             return (
-                "weights-only loading refused it: it holds more than tensors and plain "
-                f"containers, and nothing in it was run ({reason[:200]})"
+                f"weights-only loading refused it: it holds a pickled {name}, more than "
+                "tensors and plain containers, and nothing in it was run; save a state_dict "
+                "(torch.save(model.state_dict(), 'weights.pt')) instead"
             )
         return f"cannot read it as a torch checkpoint (weights-only unpickler: {reason[:200]})"
     return f"cannot read it as a torch checkpoint: {type(exc).__name__}: {text[:200]}"
+
+
+def _load_npz(path: Path, limit: int) -> dict[str, Tensor]:
+    """A numpy ``.npz`` (``numpy.savez``): arrays by name, never unpickled; each array's header
+    gives its size before any data is read."""
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            needed = 0
+            for info in zf.infolist():
+                with zf.open(info) as handle:
+                    major, _ = np.lib.format.read_magic(handle)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if major == 1
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(handle)
+                needed += math.prod(shape) * dtype.itemsize
+        memory.check(needed, limit, f"loading {path.name}")
+        with np.load(path, allow_pickle=False) as arrays:
+            tensors = {}
+            for name in arrays.files:
+                value = arrays[name]
+                if value.dtype.kind not in "fiub":
+                    raise CheckpointError(f"{path}: {name} holds {value.dtype} values, not numbers")
+                tensors[name] = torch.from_numpy(np.ascontiguousarray(value))
+            return tensors
+    except RNNInspectError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        raise CheckpointError(f"{path}: not a readable .npz file: {text[:300]}") from None
 
 
 def _load_safetensors(path: Path, limit: int) -> dict[str, Tensor]:

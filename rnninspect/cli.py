@@ -251,7 +251,8 @@ def weights_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--weights",
         metavar="FILE",
-        help="Use a recurrent module's trained weights from a checkpoint (.pt, .safetensors); "
+        help="Use a recurrent module's trained weights from a checkpoint (.pt, .safetensors, "
+        ".npz); "
         "the configuration comes from the weights, CONFIG options fill in the rest.",
     )(command)
 
@@ -522,7 +523,8 @@ def infer(file: str, max_memory: str | None, fmt: str) -> int:
     """Every recurrent module in a checkpoint, and a SPEC that rebuilds it.
 
     Reads .pt/.pth/.bin with torch.load(weights_only=True) (never plain unpickling; the size is
-    checked before the real load) and .safetensors with the safetensors package. Infers cell,
+    checked before the real load), .safetensors with the safetensors package and .npz with
+    numpy (allow_pickle=False); weight_norm and pruned weights are rebuilt. Infers cell,
     sizes, layers, bias, directions and proj_size from the shapes. Exit 0 when modules are
     found, 1 when none is or a group is inconsistent, 2 when the file cannot be read.
     """

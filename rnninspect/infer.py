@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rnninspect.reparam import related
 from rnninspect.shapes import parameter_shapes
 from rnninspect.spec import RNNSpec, SpecError, make_spec
 
@@ -70,7 +71,11 @@ def infer_modules(shapes: Mapping[str, tuple[int, ...]]) -> list[Inferred | Inco
             spec = _sequence(params) if layered else _cell(params)
             _check(spec, params)
         except _Mismatch as exc:
-            results.append(Inconsistent(prefix, str(exc)))
+            problem = str(exc)
+            missing = re.match(r"^(\w+) is missing", problem)
+            if missing:
+                problem += related(list(shapes), prefix, missing.group(1))
+            results.append(Inconsistent(prefix, problem))
             continue
         unknown = ["batch_first", "dropout"] if layered else []
         if spec.cell.family == "rnn":

@@ -828,6 +828,9 @@ def infer_table(report: InferReport) -> RenderableType:
             for row in rows:
                 table.add_row(*(Text(cell) for cell in row))
             parts.append(table)
+    if report.notes:
+        parts.append(Text(""))
+        parts += [Text(printable(note), style="dim") for note in report.notes]
     parts += [Text(""), Text(_infer_summary(report), style="green" if report.ok else "bold red")]
     return Group(*parts)
 
@@ -841,6 +844,7 @@ def infer_markdown(report: InferReport) -> str:
         out.append(f"\n**`{title}`**\n\n" + "".join(f"- {line}\n" for line in lines))
         if rows:
             out.append("\n" + _markdown_table(("parameter", "shape", "numel"), rows))
+    out += [f"\n{printable(note)}\n" for note in report.notes]
     out.append(f"\n**{_infer_summary(report)}**\n")
     return "".join(out)
 

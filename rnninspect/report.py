@@ -461,6 +461,7 @@ class InferReport:
     versions: dict[str, str]
     modules: list[Inferred | Inconsistent]
     tensors: int
+    notes: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> list[Inferred]:
@@ -481,6 +482,7 @@ class InferReport:
             "versions": self.versions,
             "tensors": self.tensors,
             "modules": [summary(module) for module in self.modules],
+            "notes": self.notes,
             "ok": self.ok,
         }
 

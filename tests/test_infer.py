@@ -198,3 +198,91 @@ def test_old_torch_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
     assert warning is not None and "CVE-2025-32434" in warning and ".safetensors" in warning
     monkeypatch.setattr(torch, "__version__", "2.11.0")
     assert checkpoint.torch_version_warning() is None
+
+
+# --- what real projects ship: whole modules, TorchScript, numpy, reparametrised weights ------
+
+
+def infer(path: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["infer", str(path), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_pickled_module_is_refused_in_one_line(tmp_path: Path) -> None:
+    torch.save(nn.LSTM(4, 8), tmp_path / "whole.pt")
+    code, out, err = infer(tmp_path / "whole.pt")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "a pickled module (torch.nn.modules.rnn.LSTM), not a checkpoint of tensors" in err
+    assert "torch.save(model.state_dict(), 'weights.pt')" in err and err.rstrip().endswith("')")
+
+
+def test_a_torchscript_archive_is_named_without_torchs_warning(tmp_path: Path) -> None:
+    torch.jit.save(torch.jit.script(nn.GRU(4, 8)), tmp_path / "vad.pt")
+    code, out, err = infer(tmp_path / "vad.pt")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "a TorchScript archive (torch.jit.save)" in err and "Warning" not in err
+    assert "torch.jit.load(PATH).state_dict()" in err
+
+
+def test_npz_weights_are_read_like_safetensors(tmp_path: Path) -> None:
+    import numpy as np
+
+    state = nn.GRU(4, 8, num_layers=2).state_dict()
+    np.savez(tmp_path / "w.npz", **{f"rnn.{k}": v.numpy() for k, v in state.items()})
+    code, out, _ = infer(tmp_path / "w.npz", "--format", "json")
+    assert code == 0
+    (module,) = json.loads(out)["modules"]
+    assert (module["prefix"], module["spec"]) == ("rnn", "nn.GRU(4, 8, num_layers=2)")
+    result = CliRunner().invoke(main, ["verify", "--weights", str(tmp_path / "w.npz")])
+    assert result.exit_code == 0, result.stderr
+    np.savez(tmp_path / "obj.npz", a=np.array([{"x": 1}], dtype=object))
+    code, _, err = infer(tmp_path / "obj.npz")
+    assert code == 2 and "allow_pickle=False" in err
+
+
+@pytest.mark.parametrize("style", ["parametrizations", "legacy"])
+def test_weight_norm_is_rebuilt_with_torchs_formula(tmp_path: Path, style: str) -> None:
+    import warnings
+
+    module = nn.LSTM(4, 8, num_layers=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if style == "legacy":
+            torch.nn.utils.weight_norm(module, "weight_hh_l1")
+        else:
+            torch.nn.utils.parametrizations.weight_norm(module, "weight_hh_l1")
+    effective = module.weight_hh_l1.detach().clone()
+    torch.save({"model": module.state_dict()}, tmp_path / "wn.pt")
+    from rnninspect.checkpoint import load_tensors
+    from rnninspect.reparam import rebuild
+
+    tensors, notes = rebuild(load_tensors(tmp_path / "wn.pt"))
+    torch.testing.assert_close(tensors["model.weight_hh_l1"], effective, rtol=0, atol=1e-7)
+    assert notes and "weight_norm" in notes[0]
+    code, out, _ = infer(tmp_path / "wn.pt")
+    assert code == 0 and "model.weight_hh_l1 rebuilt from torch's" in " ".join(out.split())
+
+
+def test_pruned_weights_are_rebuilt_and_weight_drop_is_named(tmp_path: Path) -> None:
+    pruned = nn.GRU(4, 8)
+    from torch.nn.utils import prune
+
+    prune.l1_unstructured(pruned, "weight_ih_l0", 0.3)
+    effective = pruned.weight_ih_l0.detach().clone()
+    torch.save(pruned.state_dict(), tmp_path / "pruned.pt")
+    from rnninspect.checkpoint import load_tensors
+    from rnninspect.reparam import rebuild
+
+    tensors, _ = rebuild(load_tensors(tmp_path / "pruned.pt"))
+    assert torch.equal(tensors["weight_ih_l0"], effective)
+
+    state = nn.LSTM(4, 8).state_dict()
+    state["weight_hh_l0_raw"] = state.pop("weight_hh_l0")
+    torch.save({f"rnns.0.module.{k}": v for k, v in state.items()}, tmp_path / "awd.pt")
+    code, out, _ = infer(tmp_path / "awd.pt", "--format", "json")
+    assert code == 1
+    (group,) = json.loads(out)["modules"]
+    assert group["problem"].startswith(
+        "weight_hh_l0 is missing; found rnns.0.module.weight_hh_l0_raw"
+    )
+    assert "weight-drop wrapper" in group["problem"]
