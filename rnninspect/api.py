@@ -99,10 +99,10 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
 
 
 def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
-    """Every recurrent module in a checkpoint (``.pt``, ``.pth``, ``.bin``, ``.safetensors``)."""
+    """Every recurrent module in a checkpoint (``.pt``, ``.pth``, ``.bin``, ``.safetensors``,
+    ``.npz``), weights stored through torch's reparametrisations rebuilt."""
     from rnninspect.checkpoint import load_tensors
     from rnninspect.infer import infer_modules
-
     from rnninspect.reparam import rebuild
 
     tensors, notes = rebuild(load_tensors(Path(path), max_memory))

@@ -51,9 +51,8 @@ def rebuild(tensors: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]
             if set(keys) != set(parts) or target in result:
                 continue
             first, second = (tensors[keys[part]] for part in parts)
-            if parts == ("orig", "mask"):
-                weight = first * second
-            else:
+            weight: Tensor | None = first * second
+            if parts != ("orig", "mask"):
                 weight = _weight_norm(g=first, v=second)
             if weight is None:
                 continue
@@ -67,15 +66,18 @@ def rebuild(tensors: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]
 def _weight_norm(g: Tensor, v: Tensor) -> Tensor | None:
     """``g * v / ||v||``, the norm over every dimension of v but the one where g is not 1."""
     if g.dim() == 0:
-        return g * v / v.norm()
+        scaled: Tensor = g * v / v.norm()
+        return scaled
     if g.dim() != v.dim():
         return None
     kept = [d for d in range(g.dim()) if g.shape[d] != 1]
     if len(kept) > 1 or any(g.shape[d] != v.shape[d] for d in kept):
         return None
     if not kept:
-        return g * v / v.norm()
-    return torch._weight_norm(v, g, kept[0])
+        whole: Tensor = g * v / v.norm()
+        return whole
+    normed: Tensor = torch._weight_norm(v, g, kept[0])
+    return normed
 
 
 def related(keys: list[str], prefix: str, name: str) -> str:
