@@ -41,6 +41,9 @@ CONFIG_KEYS = (
 )
 
 
+#: Arguments that name a file: the shell completes them as paths; rnninspect checks them itself.
+FILE = click.Path(dir_okay=True, file_okay=True)
+
 #: Raised by click 8.2 and later for a bare group; older clicks print the help themselves.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -250,6 +253,7 @@ def weights_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
     return click.option(
         "--weights",
+        type=FILE,
         metavar="FILE",
         help="Use a recurrent module's trained weights from a checkpoint (.pt, .safetensors, "
         ".npz); "
@@ -306,6 +310,7 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 @dtype_option("dtype of the module (the implementation under test).")
 @click.option(
     "--impl",
+    type=FILE,
     metavar="TARGET",
     help="Check your own implementation instead of torch's: path/to/file.py:Name or "
     "package.module:Name, called with torch's constructor arguments.",
@@ -429,9 +434,10 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
 
 
 @main.command()
-@click.argument("file", metavar="FILE.toml")
+@click.argument("file", type=FILE, metavar="FILE.toml")
 @click.option(
     "--junit-xml",
+    type=FILE,
     metavar="PATH",
     help="Also write the results as JUnit XML, one testcase per case, for CI servers.",
 )
@@ -516,7 +522,7 @@ def _write_atomically(path: Any, text: str) -> None:
 
 
 @main.command()
-@click.argument("file", metavar="FILE")
+@click.argument("file", type=FILE, metavar="FILE")
 @max_memory_option("Refuse a checkpoint that would load more than SIZE.")
 @format_option()
 def infer(file: str, max_memory: str | None, fmt: str) -> int:

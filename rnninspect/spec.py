@@ -187,11 +187,7 @@ def parse_spec(text: str) -> tuple[CellKind, dict[str, Any]]:
     accepted as arguments, and the callee must be one of the six classes, spelled bare, as
     ``nn.X`` or as ``torch.nn.X``.
     """
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SpecError(f"SPEC is not a valid Python expression: {text!r} ({exc.msg})") from None
-    call = tree.body
+    call = _expression(text)
     if not isinstance(call, ast.Call):
         raise SpecError(
             f"SPEC must be one constructor call such as 'nn.LSTM(10, 20)', got {text!r}"
@@ -230,6 +226,28 @@ def parse_spec(text: str) -> tuple[CellKind, dict[str, Any]]:
             raise SpecError(f"{cell.torch_name} got multiple values for argument {name!r}")
         values[name] = _literal(keyword.value, name)
     return cell, values
+
+
+def _expression(text: str) -> ast.expr:
+    """The SPEC's expression; an assignment copied from code (``self.rnn = nn.LSTM(10, 20)``,
+    ``lstm: nn.LSTM = nn.LSTM(10, 20)``) gives its right-hand side."""
+    source = text.strip()
+    try:
+        return ast.parse(source, mode="eval").body
+    except SyntaxError as exc:
+        message = exc.msg
+    try:
+        statements = ast.parse(source, mode="exec").body
+    except SyntaxError:
+        statements = []
+    if len(statements) == 1:
+        statement = statements[0]
+        if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
+            return statement.value
+    raise SpecError(
+        f"SPEC is not a valid Python expression: {text!r} ({message}); write the constructor "
+        "call alone, such as 'nn.LSTM(10, 20)'"
+    )
 
 
 def _callee_kind(func: ast.expr) -> CellKind:

@@ -289,3 +289,38 @@ def test_shapes_of_a_module_too_large_to_run_come_from_the_meta_device(runner: C
 def test_shapes_is_quiet_about_onednn_projections(runner: CliRunner) -> None:
     code, _, err = invoke(runner, "shapes", "nn.LSTM(10, 20, proj_size=5)")
     assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        ("matrix", "file"),
+        ("matrix", "junit_xml"),
+        ("infer", "file"),
+        ("verify", "impl"),
+        ("verify", "weights"),
+        ("bench", "weights"),
+    ],
+)
+def test_file_arguments_complete_as_paths(command: str, name: str) -> None:
+    import click
+
+    ctx = click.Context(main)
+    sub = main.get_command(ctx, command)
+    assert sub is not None
+    (param,) = [p for p in sub.params if p.name == name]
+    items = param.shell_complete(click.Context(sub), "")
+    assert items and items[0].type == "file"
+
+
+@pytest.mark.parametrize("spec", ["lstm = nn.LSTM(10, 20)", "self.rnn: nn.LSTM = nn.LSTM(10, 20)"])
+def test_a_spec_copied_with_its_assignment_is_read(runner: CliRunner, spec: str) -> None:
+    code, out, err = invoke(runner, "shapes", spec)
+    assert code == 0, err
+    assert out.startswith("nn.LSTM(10, 20) · batch 3")
+
+
+def test_a_statement_spec_says_what_to_write(runner: CliRunner) -> None:
+    code, _, err = invoke(runner, "shapes", "for x in y: pass")
+    assert code == 2
+    assert "write the constructor call alone, such as 'nn.LSTM(10, 20)'" in err
