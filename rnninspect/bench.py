@@ -161,4 +161,34 @@ def sweep(
         if progress is not None:
             progress(index + 1, len(values))
     first = points[0].report
-    return dataclasses.replace(first, sweep_name=name, sweep=points)
+    warning = unsteady_ratio(points)
+    return dataclasses.replace(first, sweep_name=name, sweep=points, sweep_warning=warning)
+
+
+def unsteady_ratio(points: Sequence[SweepPoint]) -> str | None:
+    """A warning when the reference/module ratio moves back and forth across the sweep by more
+    than the spread within each measurement explains: the load on the machine changed between
+    rounds, and the fitted growth cannot be trusted.
+
+    A real trend in the ratio is monotonic in the swept value; a reversal larger than the
+    measured spread of the two timings at both points (their IQR over their median) is noise
+    that the IQRs did not catch.
+    """
+    ratios = [p.report.ratio for p in points]
+    spreads = []
+    for p in points:
+        sides = [p.report.timing[side].relative_spread for side in ("module", "reference")]
+        spreads.append(sum(spread or 0.0 for spread in sides))
+    changes = [b / a - 1 for a, b in zip(ratios, ratios[1:], strict=False)]
+    for i in range(1, len(changes)):
+        before, after = changes[i - 1], changes[i]
+        allowed = spreads[i - 1] + spreads[i] + spreads[i + 1]
+        if before * after < 0 and min(abs(before), abs(after)) > allowed:
+            low, high = min(ratios), max(ratios)
+            return (
+                f"the reference/module ratio goes up and down across the sweep ({low:.2f}× to "
+                f"{high:.2f}×), more than the spread within each timing (IQR up to "
+                f"{100 * max(spreads):.0f}% of the medians) explains: the machine's load changed "
+                "between rounds; rerun with a longer --min-time on a quieter machine"
+            )
+    return None

@@ -429,6 +429,8 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
             )
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)
+    if report.sweep_warning:
+        click.echo(f"Warning: {report.sweep_warning}", err=True)
     render.emit(report, fmt)
     return EXIT_OK
 

@@ -526,7 +526,7 @@ def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str,
                 side + note,
                 "fwd" if forward else "fwd+bwd",
                 f"{timing.median_ms:.3g}",
-                f"{timing.iqr_ms:.2g}",
+                "-" if timing.iqr_ms is None else f"{timing.iqr_ms:.2g}",
                 str(timing.runs),
                 f"{report.tokens / seconds:,.0f}",
                 _rate(report.flops.flops / seconds / 1e9) if forward else "",
@@ -537,6 +537,7 @@ def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str,
 
 def _bench_lines(report: BenchReport) -> list[str]:
     f = report.flops
+    timings = [*report.timing.values(), *report.without_cudnn.values()]
     lines = [
         f"Reference/module, forward: {report.ratio:.2f}×.",
         f"FLOPs of one forward pass: {f.flops:,} ({f.macs:,} multiply-adds × 2 + "
@@ -565,6 +566,11 @@ def _bench_lines(report: BenchReport) -> list[str]:
         f"Both sides run in {report.dtype}; timed with torch.utils.benchmark; fwd+bwd is the "
         "forward pass and the backward of a random upstream gradient."
     )
+    if any(timing.iqr_ms is None for timing in timings):
+        lines.append(
+            "IQR -: timed in one block, which has no spread; a longer --min-time times more."
+        )
+
     return lines
 
 

@@ -232,6 +232,7 @@ class BenchReport:
     weights_source: str | None = None
     sweep_name: str | None = None
     sweep: list[SweepPoint] = field(default_factory=list)
+    sweep_warning: str | None = None
 
     @property
     def tokens(self) -> int:
@@ -315,6 +316,7 @@ class BenchReport:
                     for point in self.sweep
                 ],
                 "exponent": self.exponents(),
+                "warning": self.sweep_warning,
             }
         return result
 

@@ -16,14 +16,27 @@ from rnninspect.runs import Side, run_with_grads, without_grad
 
 @dataclass(frozen=True)
 class Timing:
-    """The median and interquartile range of one callable, in milliseconds, over ``runs`` runs."""
+    """The median and interquartile range of one callable, in milliseconds, over ``runs`` runs
+    timed in ``blocks`` blocks. ``iqr_ms`` is None when there was one block: one measurement
+    has no spread."""
 
     median_ms: float
-    iqr_ms: float
+    iqr_ms: float | None
     runs: int
+    blocks: int = 1
+
+    @property
+    def relative_spread(self) -> float | None:
+        """The IQR as a fraction of the median; None without a spread."""
+        return None if self.iqr_ms is None else self.iqr_ms / self.median_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return {"median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "runs": self.runs}
+        return {
+            "median_ms": self.median_ms,
+            "iqr_ms": self.iqr_ms,
+            "runs": self.runs,
+            "blocks": self.blocks,
+        }
 
 
 def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
@@ -31,10 +44,12 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
     fn()  # warm-up: lazy initialisation, cuDNN plan selection, allocator
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    blocks = len(measurement.times)
     return Timing(
         median_ms=measurement.median * 1e3,
-        iqr_ms=measurement.iqr * 1e3,
-        runs=len(measurement.times) * measurement.number_per_run,
+        iqr_ms=measurement.iqr * 1e3 if blocks > 1 else None,
+        runs=blocks * measurement.number_per_run,
+        blocks=blocks,
     )
 
 

@@ -153,3 +153,38 @@ def test_gru_and_rnn_cells() -> None:
     assert gru.elementwise == 2 * (2 * 9 + 11 * 3)  # bias adds 2 x 9, element-wise 11 x 3
     rnn = flop_count(make_spec(cell="rnn_cell", input_size=5, hidden_size=3, batch=2, bias=False))
     assert (rnn.macs, rnn.elementwise) == (2 * 3 * (5 + 3), 2 * 2 * 3)
+
+
+def test_one_block_has_no_spread() -> None:
+    import time
+
+    from rnninspect.timing import measure
+
+    timing = measure(lambda: time.sleep(0.005), min_run_time=1e-6)
+    assert timing.blocks == 1 and timing.iqr_ms is None
+    assert timing.to_dict()["iqr_ms"] is None
+    timing = measure(lambda: None, min_run_time=0.05)
+    assert timing.blocks > 1 and timing.iqr_ms is not None
+
+
+def _points(ratios: list[float], spread: float) -> list[object]:
+    from types import SimpleNamespace
+
+    from rnninspect.timing import Timing
+
+    timing = Timing(median_ms=1.0, iqr_ms=spread, runs=10, blocks=10)
+    return [
+        SimpleNamespace(
+            report=SimpleNamespace(ratio=r, timing={"module": timing, "reference": timing})
+        )
+        for r in ratios
+    ]
+
+
+def test_a_sweep_whose_ratio_zigzags_beyond_its_spread_is_warned_about() -> None:
+    from rnninspect.bench import unsteady_ratio
+
+    assert unsteady_ratio(_points([1.5, 2.0, 2.6, 3.1], 0.01)) is None  # a trend
+    warning = unsteady_ratio(_points([1.5, 3.0, 1.4, 2.9], 0.01))  # type: ignore[arg-type]
+    assert warning is not None and "1.40× to 3.00×" in warning and "--min-time" in warning
+    assert unsteady_ratio(_points([1.5, 1.6, 1.5, 1.6], 0.05)) is None  # within the spread
