@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ def unsteady_ratio(points: Sequence[SweepPoint]) -> str | None:
     for p in points:
         sides = [p.report.timing[side].relative_spread for side in ("module", "reference")]
         spreads.append(sum(spread or 0.0 for spread in sides))
-    changes = [b / a - 1 for a, b in zip(ratios, ratios[1:], strict=False)]
+    changes = [b / a - 1 for a, b in itertools.pairwise(ratios)]
     for i in range(1, len(changes)):
         before, after = changes[i - 1], changes[i]
         allowed = spreads[i - 1] + spreads[i] + spreads[i + 1]
