@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -48,40 +50,100 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
     console = Console(file=file, width=width, highlight=False, soft_wrap=False)
     if fmt == "json":
         console.file.write(to_json(report) + "\n")
-    elif isinstance(report, VerifyReport):
-        if fmt == "markdown":
-            console.file.write(verify_markdown(report))
-        else:
-            console.print(verify_table(report))
-    elif isinstance(report, DiagnoseReport):
-        if fmt == "markdown":
-            console.file.write(diagnose_markdown(report))
-        else:
-            console.print(diagnose_table(report))
-    elif isinstance(report, ExplainReport):
-        if fmt == "markdown":
-            console.file.write(explain_markdown(report))
-        else:
-            console.print(explain_table(report))
-    elif isinstance(report, InferReport):
-        if fmt == "markdown":
-            console.file.write(infer_markdown(report))
-        else:
-            console.print(infer_table(report))
-    elif isinstance(report, MatrixReport):
-        if fmt == "markdown":
-            console.file.write(matrix_markdown(report))
-        else:
-            console.print(matrix_table(report))
-    elif isinstance(report, BenchReport):
-        if fmt == "markdown":
-            console.file.write(bench_markdown(report))
-        else:
-            console.print(bench_table(report))
     elif fmt == "markdown":
-        console.file.write(shapes_markdown(report))
+        console.file.write(_markdown_view(report))
     else:
-        console.print(shapes_table(report))
+        _print(console, _table_view(report, console.width))
+
+
+def _table_view(report: Report, width: int) -> RenderableType:
+    if isinstance(report, VerifyReport):
+        return verify_table(report)
+    if isinstance(report, DiagnoseReport):
+        return diagnose_table(report)
+    if isinstance(report, ExplainReport):
+        return explain_table(report, width)
+    if isinstance(report, InferReport):
+        return infer_table(report)
+    if isinstance(report, MatrixReport):
+        return matrix_table(report)
+    if isinstance(report, BenchReport):
+        return bench_table(report)
+    return shapes_table(report)
+
+
+def _markdown_view(report: Report) -> str:
+    if isinstance(report, VerifyReport):
+        return verify_markdown(report)
+    if isinstance(report, DiagnoseReport):
+        return diagnose_markdown(report)
+    if isinstance(report, ExplainReport):
+        return explain_markdown(report)
+    if isinstance(report, InferReport):
+        return infer_markdown(report)
+    if isinstance(report, MatrixReport):
+        return matrix_markdown(report)
+    if isinstance(report, BenchReport):
+        return bench_markdown(report)
+    return shapes_markdown(report)
+
+
+def _print(console: Console, renderable: RenderableType) -> None:
+    """Print with every table fitted to the width, and no line ending in spaces."""
+    with console.capture() as capture:
+        console.print(_fit(renderable, console.width))
+    console.file.write(_TRAILING.sub(r"\1", capture.get()))
+
+
+#: Spaces at the end of a line, before any closing colour codes.
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
+
+
+def _fit(renderable: RenderableType, width: int) -> RenderableType:
+    """A table too wide for ``width`` is stacked, one block per row, rather than squeezed until
+    rich cuts its cells or drops a column."""
+    if isinstance(renderable, Group):
+        return Group(*(_fit(part, width) for part in renderable.renderables))
+    if isinstance(renderable, Table) and _natural_width(renderable) > width:
+        return _stacked(renderable)
+    return renderable
+
+
+def _natural_width(table: Table) -> int:
+    """The width the table takes with no cell cut or wrapped."""
+    wide = Console(width=100_000)
+    return Measurement.get(wide, wide.options, table).maximum
+
+
+def _stacked(table: Table) -> RenderableType:
+    """Each row as its first cell, then one ``header: value`` line per other cell; a row with
+    only its first cell (a group heading) stays one line."""
+    lines: list[RenderableType] = []
+    if table.title:
+        lines.append(Text(str(table.title), style="bold"))
+    headers = [" ".join(str(column.header).split()) for column in table.columns]
+    cells = [list(column.cells) for column in table.columns]
+    for row in range(table.row_count):
+        values = [_as_text(cells[c][row]) for c in range(len(cells))]
+        first, rest = values[0], values[1:]
+        if not any(value.plain.strip() for value in rest):
+            if first.plain.strip():
+                lines.append(first)
+            continue
+        if first.plain.strip().replace(".", "", 1).isdigit() and headers[0]:
+            first = Text(f"{headers[0]}={first.plain.strip()}", style="bold")
+        lines.append(first)
+        for header, value in zip(headers[1:], rest, strict=True):
+            if value.plain.strip():
+                label = f"    {header}: " if header else "    "
+                lines.append(Text.assemble(label, value))
+    return Group(*lines)
+
+
+def _as_text(cell: RenderableType) -> Text:
+    if isinstance(cell, Text):
+        return cell
+    return Text(str(cell))
 
 
 def to_json(report: Report) -> str:
@@ -894,7 +956,26 @@ def _pitfall_notes(report: ExplainReport) -> list[str]:
     return [f"{r.lhs} is not {r.rhs}: {r.note}" for r in report.relations if not r.expected]
 
 
-def explain_table(report: ExplainReport) -> RenderableType:
+def _diagram_lines(report: ExplainReport, width: int) -> list[Text]:
+    """The unrolled network, with fewer steps drawn where the full one is wider than the
+    terminal; its grid never wraps, its legend does."""
+    from rnninspect.explain import diagram
+
+    lines = report.diagram
+    for steps in (6, 4, 2):
+        if max(len(line) for line in _grid(lines)) <= width:
+            break
+        lines = diagram(report.spec, max_steps=steps)
+    grid = set(_grid(lines))
+    return [Text(line, no_wrap=line in grid, overflow="fold") for line in lines]
+
+
+def _grid(lines: list[str]) -> list[str]:
+    """The lines of the diagram that are drawing, not prose."""
+    return [line for line in lines if line.startswith(("layer", " ", "x ──"))] or lines
+
+
+def explain_table(report: ExplainReport, width: int = 80) -> RenderableType:
     """The ``table`` view of ``rnninspect explain``."""
     parts: list[RenderableType] = [Text(_heading(report.shapes), style="bold"), Text("")]
     before, after = _equation_notes(report)
@@ -908,7 +989,7 @@ def explain_table(report: ExplainReport) -> RenderableType:
     parts += _tensor_parts(report.shapes)
     parts += [Text(note) for note in report.notes]
     parts += [Text(""), Text("Unrolled", style="bold")]
-    parts += [Text(line, no_wrap=True, overflow="ellipsis") for line in report.diagram]
+    parts += _diagram_lines(report, width)
     if report.relations:
         relations = Table(
             title="Output and final state, checked on the real module",

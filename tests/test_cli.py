@@ -324,3 +324,34 @@ def test_a_statement_spec_says_what_to_write(runner: CliRunner) -> None:
     code, _, err = invoke(runner, "shapes", "for x in y: pass")
     assert code == 2
     assert "write the constructor call alone, such as 'nn.LSTM(10, 20)'" in err
+
+
+NARROW = [
+    ["shapes", "nn.LSTM(10, 20, num_layers=2, bidirectional=True)"],
+    ["explain", "nn.LSTM(10, 20, num_layers=2, bidirectional=True)", "--seq-len", "12"],
+    ["bench", "--cell", "gru", "--sweep", "batch=1,2", "--min-time", "0.01"],
+    ["verify", "nn.GRU(4, 8)", "--impl", "tests/impls/manual.py:GRUResetBeforeProduct"],
+    ["diagnose", "nn.GRU(10, 20)", "--input-shape", "7,5,10", "--h0-shape", "1,7,20"],
+]
+
+
+@pytest.mark.parametrize("args", NARROW, ids=lambda args: args[0])
+@pytest.mark.parametrize("width", [60, 100])
+def test_narrow_terminals_wrap_or_stack_never_cut(args: list[str], width: int) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    args = [str(root / a) if a.startswith("tests/") else a for a in args]
+    result = CliRunner(env={"COLUMNS": str(width)}).invoke(main, args)
+    assert result.exit_code in (0, 1), result.stderr
+    lines = result.stdout.splitlines()
+    assert "…" not in result.stdout
+    assert all(line == line.rstrip() for line in lines), "a line ends in spaces"
+    assert all(len(line) <= width for line in lines), max(lines, key=len)
+    text = " ".join(result.stdout.split())
+    if args[0] == "shapes":
+        assert "i,f,g,o × 20" in text and "layer 0 output 40" in text
+    if args[0] == "bench" and width == 60:
+        assert "batch=1" in text and "batch=2" in text and "ratio" in text
+    if args[0] == "explain":
+        assert "layer 1 →" in text and "[*]" in text
