@@ -281,35 +281,29 @@ def _feature_size(spec: RNNSpec, x: Shape) -> list[Problem]:
 def _unbatched_state(spec: RNNSpec, name: str, shape: Shape, expected: Shape, x: Shape) -> Problem:
     """A 3-D state beside a 2-D input: which reading of the input the state's batch implies."""
     steps, state_batch = x[0], shape[1]
-    if state_batch == 1:
-        reading = f"one sequence of {steps} steps in a batch of 1"
-        axis = 0 if spec.batch_first else 1
-    elif state_batch == steps:
-        reading = f"one time step of a batch of {steps}"
-        axis = 1 if spec.batch_first else 0
-    else:
-        return Problem(
-            name,
-            None,
-            shape,
-            expected,
-            "(D*num_layers, H) for unbatched input",
-            f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} "
-            f"must be 2-D {_fmt(expected)}; its batch of {state_batch} matches no reading of "
-            "the input",
-        )
-    fixed = (*x[:axis], 1, *x[axis:])
-    return Problem(
-        name,
-        None,
-        shape,
-        expected,
-        "(D*num_layers, H) for unbatched input",
+    hint = (
         f"a 2-D input {_fmt(x)} is read as one unbatched sequence (L, H_in), so {name} must "
-        f"be 2-D; {name}'s batch of {state_batch} says the input is {reading}: use "
-        f"input.unsqueeze({axis}), of shape {_fmt(fixed)}",
-        fix={"input": fixed},
+        f"be 2-D {_fmt(expected)}"
     )
+    fix = None
+    if state_batch in (1, steps):
+        one_sequence = state_batch == 1
+        reading = (
+            f"one sequence of {steps} steps in a batch of 1"
+            if one_sequence
+            else f"one time step of a batch of {steps}"
+        )
+        axis = int(one_sequence != spec.batch_first)  # where the input lacks its 1
+        fixed = (*x[:axis], 1, *x[axis:])
+        hint += (
+            f"; {name}'s batch of {state_batch} says the input is {reading}: use "
+            f"input.unsqueeze({axis}), of shape {_fmt(fixed)}"
+        )
+        fix = {"input": fixed}
+    else:
+        hint += f"; its batch of {state_batch} matches no reading of the input"
+    meaning = "(D*num_layers, H) for unbatched input"
+    return Problem(name, None, shape, expected, meaning, hint, fix)
 
 
 def _state(
