@@ -174,14 +174,26 @@ def diagnose(
 
     lengths = spec.lengths
     problems = shapes_check.diagnose(spec, input_shape, h0, c0, lengths)
-    torch_ran, torch_error = False, None
+    read = shapes_check.example(spec, input_shape)
+    torch_ran, torch_error, torch_note = False, None, None
     if probe:
         given = [s for s in (input_shape, h0, c0) if s is not None]
-        needed = 4 * (sum(math.prod(s) for s in given) + memory.estimate(spec).parameters)
-        memory.check(needed, memory.default_limit(), "running torch on these shapes")
-        torch_ran, torch_error = shapes_check.torch_verdict(
-            spec, input_shape, h0, c0, lengths=lengths
+        needed = max(
+            memory.estimate(read).shapes,
+            4 * (sum(math.prod(s) for s in given) + memory.estimate(spec).parameters),
         )
+        limit = memory.default_limit()
+        if needed > limit:
+            torch_note = (
+                f"torch's probe was skipped: running torch on these shapes needs an estimated "
+                f"{memory.format_bytes(needed)}, over the memory limit of "
+                f"{memory.format_bytes(limit)}"
+            )
+        else:
+            torch_ran, outcome = shapes_check.torch_verdict(
+                spec, input_shape, h0, c0, lengths=lengths
+            )
+            torch_error, torch_note = (outcome, None) if torch_ran else (None, outcome)
         if not problems and torch_error is not None:
             hint = f"rnninspect's model accepts these shapes but torch does not: {torch_error}"
             problems.append(
@@ -197,5 +209,4 @@ def diagnose(
             )
     shapes = {"input": input_shape, "h0": h0, "c0": c0}
     found = versions(torch.__version__)
-    read = shapes_check.example(spec, input_shape)
-    return DiagnoseReport(read, found, shapes, problems, torch_ran, torch_error)
+    return DiagnoseReport(read, found, shapes, problems, torch_ran, torch_error, torch_note)

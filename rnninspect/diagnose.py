@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import signal
 import subprocess
@@ -453,6 +454,7 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
 
 _PROBE = """
 import json, sys
+sys.path[:] = json.loads(sys.argv[2])
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -477,6 +479,12 @@ except Exception as exc:
 """
 
 
+def _import_path() -> list[str]:
+    """This process's import path without the current directory, for the isolated child."""
+    here = os.getcwd()
+    return [p for p in sys.path if p and os.path.abspath(p) != here]
+
+
 def torch_verdict(
     spec: RNNSpec,
     input_shape: Shape,
@@ -485,7 +493,14 @@ def torch_verdict(
     timeout: float = 60,
     lengths: tuple[int, ...] | None = None,
 ) -> tuple[bool, str | None]:
-    """Run torch on zeros of these shapes in a child process: (whether it ran, its error)."""
+    """Run torch on zeros of these shapes in a child process: (whether it ran, its error; or
+    why it could not run).
+
+    The child is isolated (``python -I``): neither the current directory nor PYTHON* variables
+    reach its ``sys.path``, so a ``json.py`` or ``torch.py`` where the user stands never runs.
+    It finds torch where this process found it: this process's own ``sys.path``, less the
+    current directory, is handed over.
+    """
     args = {
         "cls": spec.cell.torch_name,
         "kwargs": spec.constructor_kwargs(),
@@ -496,22 +511,22 @@ def torch_verdict(
     }
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _PROBE, json.dumps(args)],
+            [sys.executable, "-I", "-c", _PROBE, json.dumps(args), json.dumps(_import_path())],
             capture_output=True,
             text=True,
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return False, f"torch did not finish within {timeout:g} s"
+        return False, f"torch's probe did not finish within {timeout:g} s"
     if done.returncode < 0:
         try:
             name = signal.Signals(-done.returncode).name
         except ValueError:
             name = f"signal {-done.returncode}"
-        return False, f"torch's process died with {name}: these shapes crash torch"
+        return False, f"torch's probe could not run: its process died with {name}"
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = " ".join(done.stderr.split())[-300:]
-        return False, f"torch's process failed (exit {done.returncode}): {tail}"
+        return False, f"torch's probe could not run (exit {done.returncode}): {tail}"
     error = json.loads(lines[-1])["error"]
     return True, None if error is None else " ".join(error.split())

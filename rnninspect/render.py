@@ -1070,6 +1070,8 @@ def _given(report: DiagnoseReport) -> str:
 
 
 def _torch_line(report: DiagnoseReport) -> str:
+    if report.torch_note:
+        return report.torch_note[0].upper() + report.torch_note[1:] + "."
     if not report.torch_ran and report.torch_error is None:
         return "torch was not run."
     if report.torch_error is None:

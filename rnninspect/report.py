@@ -537,6 +537,7 @@ class DiagnoseReport:
     problems: list[Problem]
     torch_ran: bool
     torch_error: str | None
+    torch_note: str | None = None
 
     @property
     def fits(self) -> bool:
@@ -552,4 +553,5 @@ class DiagnoseReport:
             "problems": [problem.to_dict() for problem in self.problems],
             "torch_ran": self.torch_ran,
             "torch_error": self.torch_error,
+            "torch_note": self.torch_note,
         }

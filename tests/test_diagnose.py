@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -168,7 +169,7 @@ def test_a_crash_of_torch_is_reported_not_suffered(monkeypatch: pytest.MonkeyPat
         diagnose_module, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
     )
     ran, error = torch_verdict(make_spec(cell="lstm_cell"), (3, 10), (1, 3, 20), (1, 3, 20))
-    assert not ran and error == "torch's process died with SIGSEGV: these shapes crash torch"
+    assert not ran and error == "torch's probe could not run: its process died with SIGSEGV"
 
 
 def test_model_and_torch_agree_on_what_fits() -> None:
@@ -294,3 +295,32 @@ def test_json_sizes_are_numbers_and_config_is_read_from_the_input() -> None:
     assert isinstance(p["got"], int) and isinstance(p["expected"], int)
     code, doc = run("nn.LSTM(10, 20)", "--input-shape", "5,7,10", "--h0-shape", "1,7,20")
     assert doc["shapes"]["c0"] is None and doc["problems"][0]["expected"] == [1, 7, 20]
+
+
+def test_diagnose_runs_no_code_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = tmp_path / "ran"
+    for name in ("json", "torch", "sys", "signal"):
+        (tmp_path / f"{name}.py").write_text(f"open({str(canary)!r}, 'w').write('{name}')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    ran, error = torch_verdict(make_spec(cell="gru"), (7, 5, 10), None, None)
+    assert ran and error is None
+    assert not canary.exists()
+
+
+def test_a_probe_that_dies_is_no_shape_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        diagnose_module, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    code, doc = run("nn.RNN(1, 8)", "--input-shape", "5,1,1")
+    assert code == 0 and doc["fits"] is True
+    assert doc["torch_ran"] is False and doc["torch_error"] is None
+    assert "could not run" in doc["torch_note"]
+
+
+def test_a_probe_over_the_memory_limit_is_skipped_and_said() -> None:
+    code, doc = run("nn.RNN(1, 512)", "--input-shape", "20000000,1,1")
+    assert code == 0 and doc["fits"] is True and doc["torch_ran"] is False
+    assert str(doc["torch_note"]).startswith("torch's probe was skipped")
