@@ -1,16 +1,18 @@
 """rnninspect: shapes, parameters, parity and timing of PyTorch's recurrent layers.
 
-``import rnninspect`` stays light (no torch): the functions that need torch are imported from
-:mod:`rnninspect.api` on first use.
+``import rnninspect`` stays light (no torch, nothing at all): every name is imported on first
+use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from rnninspect.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
+if TYPE_CHECKING:
+    from rnninspect.api import inspect_shapes, verify
+    from rnninspect.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
 
 __all__ = [
     "CellKind",
@@ -25,8 +27,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """Import on first use: the package itself imports nothing, so the ``rnninspect`` command
+    handles Ctrl-C from its first moment."""
     if name in ("inspect_shapes", "verify"):
         from rnninspect import api
 
         return getattr(api, name)
+    if name in ("CellKind", "RNNSpec", "SpecError", "make_spec", "resolve"):
+        from rnninspect import spec
+
+        return getattr(spec, name)
     raise AttributeError(f"module 'rnninspect' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """``python -m rnninspect``: the same as the ``rnninspect`` command."""
 
-from rnninspect.cli import main
+from rnninspect.signals import entry
 
 if __name__ == "__main__":
-    main(prog_name="rnninspect")
+    entry(prog_name="rnninspect")

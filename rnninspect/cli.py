@@ -10,7 +10,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout, suppress
 from typing import Any
 
 import click
@@ -20,6 +20,7 @@ from rnninspect.spec import CellKind, RNNInspectError, SpecError, option_name, r
 
 #: Exit codes of the contract.
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 #: CONFIG options, by their keys; each command that takes a configuration gets all of them.
 CONFIG_KEYS = (
@@ -49,7 +50,11 @@ _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _error(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
+    """One ``Error:`` line on stderr: control characters from outside shown escaped, and a
+    message that quotes a huge input cut to a readable length."""
+    from rnninspect.text import encodable, one_line
+
+    click.echo(encodable(f"Error: {one_line(message)}", sys.stderr), err=True)
 
 
 class RNNInspectGroup(click.Group):
@@ -72,9 +77,9 @@ class RNNInspectGroup(click.Group):
         except click.ClickException as exc:
             _error(exc.format_message())
             code = exc.exit_code
-        except click.exceptions.Abort:
-            _error("aborted")
-            code = EXIT_CHECK_FAILED
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            _error("interrupted")
+            code = EXIT_INTERRUPTED
         except RNNInspectError as exc:
             _error(str(exc))
             code = exc.exit_code
@@ -86,9 +91,23 @@ class RNNInspectGroup(click.Group):
                 "(set RNNINSPECT_DEBUG=1 for the traceback)"
             )
             code = EXIT_INTERNAL
+        code = _flushed(code)
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout now, so that output that cannot be written (a full disk, a closed pipe) is
+    one error line and exit 2, not a traceback when Python exits."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        with suppress(OSError, ValueError):  # nothing more may reach it, not even at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _error(f"cannot write to stdout: {exc.strerror or exc}")
+        return EXIT_BAD_INPUT
+    return code
 
 
 #: What click.option returns: a decorator of a command function.
@@ -133,6 +152,10 @@ def max_memory_option(
 
 def tf32_option(help: str = "Allow TF32 on CUDA (tolerances widen accordingly).") -> Decorator:
     return click.option("--tf32/--no-tf32", default=False, show_default=True, help=help)
+
+
+def timeout_option(help: str) -> Decorator:
+    return click.option("--timeout", type=float, metavar="S", help=help)
 
 
 def allow_inconclusive_option(help: str) -> Decorator:
@@ -338,6 +361,7 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     "Exit 0 when rows are inconclusive (explained by the noise floor), none failing."
 )
 @max_memory_option()
+@timeout_option("Fail the run if it takes longer than S seconds.  [default: no limit]")
 def verify(
     spec: Any, fmt: str, allow_inconclusive: bool, max_memory: str | None, **given: Any
 ) -> int:
@@ -358,7 +382,8 @@ def verify(
     limit = None if max_memory is None else memory.parse_size(max_memory)
     options = VerifyOptions(**given, max_memory=limit)
     try:
-        report = run_verify(spec, options)
+        with user_code_output():
+            report = run_verify(spec, options)
     except ImplementationFailed as exc:
         if fmt == "json":  # CI reads stdout: one document, even when the run could not finish
             click.echo(render.dumps(failed_run(spec, options, str(exc))))
@@ -447,6 +472,10 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
 @device_option("For every case.")
 @dtype_option("For every case.")
 @allow_inconclusive_option("Count inconclusive cases (explained by the noise floor) as passing.")
+@timeout_option(
+    "Fail a case that takes longer than S seconds, unless the file sets its own timeout.  "
+    "[default: 600]"
+)
 @format_option()
 def matrix(
     file: str,
@@ -455,6 +484,7 @@ def matrix(
     device: str,
     dtype: str,
     allow_inconclusive: bool,
+    timeout: float | None,
     fmt: str,
 ) -> int:
     """Verify every configuration of a TOML file in one process, for CI.
@@ -466,17 +496,28 @@ def matrix(
     """
     from pathlib import Path
 
-    from rnninspect import render
+    from rnninspect import output, render
     from rnninspect.matrix import load, run_matrix
 
-    target = None if junit_xml is None else _writable(Path(junit_xml))
-    cases = load(Path(file), device, dtype)
-    with progress_bar("verifying") as tick:
+    target = None if junit_xml is None else output.target(junit_xml, "--junit-xml")
+    with user_code_output():
+        cases = load(Path(file), device, dtype, timeout)
+    if target is not None:  # a failing report stands until the real one replaces it
+        output.write_atomically(target, render.junit_unfinished(file), "--junit-xml")
+    with progress_bar("verifying") as tick, user_code_output():
         report = run_matrix(cases, file, device, dtype, fail_fast, allow_inconclusive, tick)
     render.emit(report, fmt)
     if target is not None:
-        _write_atomically(target, render.junit_xml(report))
+        output.write_atomically(target, render.junit_xml(report), "--junit-xml")
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+@contextmanager
+def user_code_output() -> Iterator[None]:
+    """Send what user code prints (an --impl's debugging output) to stderr: stdout holds the
+    report alone, so --format json stays one document."""
+    with redirect_stdout(sys.stderr):
+        yield
 
 
 @contextmanager
@@ -496,31 +537,6 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
             progress.update(task, completed=done, total=total, description=label or description)
 
         yield tick
-
-
-def _writable(path: Any) -> Any:
-    """Refuse, before anything runs, an output path whose folder does not exist."""
-    folder = path.parent if str(path.parent) else path.cwd()
-    if path.is_dir():
-        raise click.BadParameter(f"{path} is a folder", param_hint="'--junit-xml'")
-    if not folder.is_dir():
-        raise click.BadParameter(f"folder {folder} does not exist", param_hint="'--junit-xml'")
-    return path
-
-
-def _write_atomically(path: Any, text: str) -> None:
-    """Write beside the target, then rename over it: a reader never sees half a file."""
-    import os
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 @main.command()

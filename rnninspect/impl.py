@@ -49,6 +49,8 @@ def load_factory(target: str) -> Factory:
         raise
     except SystemExit as exc:
         raise ImplError(f"--impl {target}: importing it called exit({exc.code})") from None
+    except KeyboardInterrupt:
+        raise
     except BaseException as exc:
         raise ImplError(f"--impl {target}: importing it failed: {_one_line(exc)}") from None
     factory = getattr(module, name, None)
@@ -116,6 +118,8 @@ def build(
     kwargs = spec.constructor_kwargs()
     try:
         module = factory(**kwargs)
+    except SystemExit as exc:
+        raise ImplError(f"--impl {label}: calling it called exit({exc.code})") from None
     except Exception as exc:
         raise ImplError(f"--impl {label}: calling it failed: {_one_line(exc)}") from None
     if not isinstance(module, nn.Module):

@@ -18,6 +18,7 @@ from typing import Any
 from rnninspect.reparam import related
 from rnninspect.shapes import parameter_shapes
 from rnninspect.spec import RNNSpec, SpecError, make_spec
+from rnninspect.text import printable
 
 _KEY = re.compile(
     r"^(?:(?P<prefix>.*)\.)?(?P<param>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
@@ -157,15 +158,6 @@ def _check(spec: RNNSpec, params: Mapping[str, tuple[int, ...]]) -> None:
     for name in params:
         if name not in expected:
             raise _Mismatch(f"{name} does not belong to {spec.to_spec_string()}")
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """A key from an untrusted file, safe to print: control characters (terminal escape
-    sequences among them) shown as ``\\xNN`` escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def summary(result: Inferred | Inconsistent) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -17,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rnninspect.impl import load_factory
+from rnninspect.impl import ImplError, load_factory
 from rnninspect.report import Case, CaseResult, MatrixReport, versions
 from rnninspect.runs import ImplementationFailed
 from rnninspect.spec import (
@@ -33,7 +34,21 @@ from rnninspect.spec import (
 from rnninspect.verification import VerifyOptions, verify
 
 #: Keys of VerifyOptions a case may set, besides the configuration.
-OPTION_KEYS = ("atol", "rtol", "reference_dtype", "zero_state", "weight_scale", "tf32")
+OPTION_KEYS = (
+    "atol",
+    "rtol",
+    "reference_dtype",
+    "zero_state",
+    "weight_scale",
+    "tf32",
+    "timeout",
+)
+
+#: The most cases one file may expand to, counted before any is built.
+MAX_CASES = 10_000
+
+#: Seconds one case may run before it fails as timed out, unless the file or --timeout says.
+DEFAULT_TIMEOUT = 600.0
 CONFIG_KEYS = tuple(DEFAULTS)
 CASE_KEYS = ("name", "spec", "impl", *CONFIG_KEYS, *OPTION_KEYS)
 TOP_KEYS = ("defaults", "case", "matrix")
@@ -47,8 +62,14 @@ class MatrixFileError(RNNInspectError):
 # Reading and validating
 
 
-def load(path: Path, device: str = "cpu", dtype: str = "float32") -> list[Case]:
-    """Read and validate a matrix file; every case comes back ready to run."""
+def load(
+    path: Path, device: str = "cpu", dtype: str = "float32", timeout: float | None = None
+) -> list[Case]:
+    """Read and validate a matrix file; every case comes back ready to run.
+
+    ``timeout`` is the seconds a case may run when it sets no ``timeout`` of its own
+    (default :data:`DEFAULT_TIMEOUT`).
+    """
     from rnninspect import devices
 
     devices.resolve_dtype(dtype, devices.resolve_device(device))
@@ -82,6 +103,12 @@ def load(path: Path, device: str = "cpu", dtype: str = "float32") -> list[Case]:
         _known(case, CASE_KEYS, f"{path}: {where}")
         entries.append((where, {**applicable(defaults, case), **case}))
     keys = list(matrix)
+    count = len(entries) + (math.prod(len(matrix[key]) for key in keys) if keys else 0)
+    if count > MAX_CASES:
+        raise MatrixFileError(
+            f"{path}: {count:,} cases ([[case]] tables and [matrix] combinations), over the "
+            f"{MAX_CASES:,} one file may hold: split it, or shorten the [matrix] lists"
+        )
     combinations = itertools.product(*(matrix[key] for key in keys)) if keys else []
     for combination in combinations:
         values = dict(zip(keys, combination, strict=True))
@@ -90,6 +117,8 @@ def load(path: Path, device: str = "cpu", dtype: str = "float32") -> list[Case]:
     if not entries:
         raise MatrixFileError(f"{path}: no cases: add [[case]] tables or a [matrix]")
 
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    entries = [(where, {"timeout": limit, **values}) for where, values in entries]
     cases = [_case(where, values, device, dtype, path) for where, values in entries]
     return _unique_names(cases)
 
@@ -184,12 +213,21 @@ def _summary(spec: RNNSpec, impl: str | None) -> str:
 
 
 def _unique_names(cases: list[Case]) -> list[Case]:
-    seen: dict[str, int] = {}
+    """Every name once: a repeated one gets `` #2``, `` #3``, ..., never a name another case
+    already has."""
+    originals = {case.name for case in cases}
+    used: set[str] = set()
     unique = []
     for case in cases:
-        count = seen.get(case.name, 0) + 1
-        seen[case.name] = count
-        unique.append(case if count == 1 else replace(case, name=f"{case.name} #{count}"))
+        name = case.name
+        count = 1
+        while name in used:
+            count += 1
+            name = f"{case.name} #{count}"
+            if name in originals:
+                name = case.name  # taken by a case of its own: try the next number
+        used.add(name)
+        unique.append(case if name == case.name else replace(case, name=name))
     return unique
 
 
@@ -208,7 +246,7 @@ def run_cases(
         started = time.perf_counter()
         try:
             result = CaseResult(case, verify(case.spec, case.options), None, 0.0)
-        except ImplementationFailed as exc:
+        except (ImplementationFailed, ImplError) as exc:
             result = CaseResult(case, None, str(exc), 0.0)
         result = replace(result, seconds=time.perf_counter() - started)
         if progress is not None:

@@ -5,6 +5,7 @@ Rendering never computes anything new: each view is made from the same report ob
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
+from rnninspect.output import write_stream
 from rnninspect.report import (
     BenchReport,
     DiagnoseReport,
@@ -30,6 +32,7 @@ from rnninspect.report import (
 )
 from rnninspect.shapes import ParameterShape, TensorShape, direction_label, element_meaning
 from rnninspect.spec import RNNSpec
+from rnninspect.text import encodable, printable
 
 FORMATS = ("table", "json", "markdown")
 
@@ -49,11 +52,17 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
     """Write a report to ``file`` (stdout by default) in one of :data:`FORMATS`."""
     console = Console(file=file, width=width, highlight=False, soft_wrap=False)
     if fmt == "json":
-        console.file.write(to_json(report) + "\n")
+        _write(console, to_json(report) + "\n")
     elif fmt == "markdown":
-        console.file.write(_markdown_view(report))
+        _write(console, _markdown_view(report))
     else:
         _print(console, _table_view(report, console.width))
+
+
+def _write(console: Console, text: str) -> None:
+    """Markdown and JSON as the stream can take them: nothing unsafe from outside, our symbols
+    in ASCII where the stream cannot encode them."""
+    write_stream(console.file, encodable(printable(text), console.file))
 
 
 def _table_view(report: Report, width: int) -> RenderableType:
@@ -89,10 +98,42 @@ def _markdown_view(report: Report) -> str:
 
 
 def _print(console: Console, renderable: RenderableType) -> None:
-    """Print with every table fitted to the width, and no line ending in spaces."""
-    with console.capture() as capture:
-        console.print(_fit(renderable, console.width))
-    console.file.write(_TRAILING.sub(r"\1", capture.get()))
+    """Print with every table fitted to the width, every string from outside escaped and never
+    read as markup, no line ending in spaces, and our symbols in ASCII where the stream cannot
+    encode them."""
+    canvas = Console(
+        file=io.StringIO(),
+        width=console.width,
+        force_terminal=console.is_terminal,
+        color_system=console.color_system,  # type: ignore[arg-type]
+        no_color=console.no_color,
+        highlight=False,
+        soft_wrap=False,
+    )
+    canvas.print(_fit(_safe(renderable), console.width))
+    text = _TRAILING.sub(r"\1", canvas.file.getvalue())  # type: ignore[attr-defined]
+    write_stream(console.file, encodable(text, console.file))
+
+
+def _safe(renderable: RenderableType) -> RenderableType:
+    """Strings as literal Text (rich would read ``[/]`` in a case name as markup) and control
+    characters escaped, through groups and tables."""
+    if isinstance(renderable, str):
+        return Text(printable(renderable))
+    if isinstance(renderable, Text):
+        plain = renderable.plain
+        if printable(plain) != plain:
+            return Text(printable(plain), style=renderable.style)
+        return renderable
+    if isinstance(renderable, Group):
+        return Group(*(_safe(part) for part in renderable.renderables))
+    if isinstance(renderable, Table):
+        if isinstance(renderable.title, str):
+            renderable.title = Text(printable(renderable.title))
+        for column in renderable.columns:
+            column._cells = [_safe(cell) for cell in column._cells]
+        return renderable
+    return renderable
 
 
 #: Spaces at the end of a line, before any closing colour codes.
@@ -806,11 +847,11 @@ def junit_xml(report: MatrixReport) -> str:
             suite,
             "testcase",
             classname="rnninspect.matrix",
-            name=result.case.name,
+            name=_xml(result.case.name),
             time=f"{result.seconds:.3f}",
         )
         if not result.passed(report.allow_inconclusive):
-            rows = result.failing_rows()
+            rows = [_xml(row) for row in result.failing_rows()]
             failure = ET.SubElement(
                 case, "failure", message=f"{result.verdict}: {rows[0]}", type=result.verdict
             )
@@ -825,10 +866,33 @@ def junit_xml(report: MatrixReport) -> str:
                 value="--allow-inconclusive",
             )
             output = ET.SubElement(case, "system-out")
-            output.text = "\n".join(result.failing_rows())
+            output.text = "\n".join(_xml(row) for row in result.failing_rows())
     for skipped in report.skipped:
-        case = ET.SubElement(suite, "testcase", classname="rnninspect.matrix", name=skipped.name)
+        case = ET.SubElement(
+            suite, "testcase", classname="rnninspect.matrix", name=_xml(skipped.name)
+        )
         ET.SubElement(case, "skipped", message="not run: --fail-fast stopped after a failure")
+    return _junit_document(suite)
+
+
+def junit_unfinished(path: str) -> str:
+    """The JUnit file written before the first case runs: one failing testcase that says the
+    run did not finish, replaced by the real report at the end. A run that dies on the way
+    (an --impl calling os._exit, a killed job) so leaves a failing report, never a green one."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element(
+        "testsuite", name="rnninspect matrix", tests="1", failures="1", errors="0", skipped="0"
+    )
+    case = ET.SubElement(suite, "testcase", classname="rnninspect.matrix", name="matrix run")
+    message = f"rnninspect matrix {_xml(path)} did not finish: no case has a result"
+    ET.SubElement(case, "failure", message=message, type="unfinished")
+    return _junit_document(suite)
+
+
+def _junit_document(suite: Any) -> str:
+    from xml.etree import ElementTree as ET
+
     suites = ET.Element("testsuites")
     suites.append(suite)
     ET.indent(suites)
@@ -837,13 +901,22 @@ def junit_xml(report: MatrixReport) -> str:
     )
 
 
+#: Characters XML 1.0 forbids, after printable() has escaped the control characters.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    """A string XML 1.0 can hold: control characters escaped as text."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", printable(text))
+
+
 # ---------------------------------------------------------------------------------------------
 # infer
 
 
 def _infer_blocks(report: InferReport) -> list[tuple[str, list[str], list[tuple[str, str, str]]]]:
     """Per module: a title, lines about it, and its parameter rows; every key made printable."""
-    from rnninspect.infer import Inconsistent, printable
+    from rnninspect.infer import Inconsistent
 
     blocks: list[tuple[str, list[str], list[tuple[str, str, str]]]] = []
     for module in report.modules:
@@ -880,8 +953,6 @@ def _infer_summary(report: InferReport) -> str:
 def infer_table(report: InferReport) -> RenderableType:
     """The ``table`` view of ``rnninspect infer``; untrusted names are printed as Text, never
     as markup, after control characters are escaped."""
-    from rnninspect.infer import printable
-
     parts: list[RenderableType] = [Text(f"Checkpoint: {printable(report.path)}", style="bold")]
     for title, lines, rows in _infer_blocks(report):
         parts.append(Text(""))
@@ -905,8 +976,6 @@ def infer_table(report: InferReport) -> RenderableType:
 
 def infer_markdown(report: InferReport) -> str:
     """The ``markdown`` view of ``rnninspect infer``."""
-    from rnninspect.infer import printable
-
     out = [f"#### Checkpoint `{printable(report.path)}`\n"]
     for title, lines, rows in _infer_blocks(report):
         out.append(f"\n**`{title}`**\n\n" + "".join(f"- {line}\n" for line in lines))

@@ -73,6 +73,8 @@ def run_with_grads(
         except RuntimeError as exc:
             message = " ".join(str(exc).split())
             raise ImplementationFailed(f"back-propagation failed: {message}") from None
+        except SystemExit as exc:
+            raise ImplementationFailed(f"back-propagation called exit({exc.code})") from None
         for i, grad in zip(wanted, grads, strict=True):
             found[i] = grad
     detached = {name: value.detach() for name, value in outputs.items()}

@@ -32,6 +32,7 @@ from rnninspect.reference import reference_forward
 from rnninspect.report import VerifyReport, versions
 from rnninspect.runs import Forward, ImplementationFailed, Run, Side, run_with_grads
 from rnninspect.shapes import tensor_shapes
+from rnninspect.signals import TimeLimitExceeded, time_limit
 from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, step_parity
 from rnninspect.timing import Timing, time_sides
@@ -54,8 +55,17 @@ class VerifyOptions:
     max_memory: int | None = None
     weights: Mapping[str, Tensor] | None = None
     weights_source: str | None = None
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
+        for name in ("zero_state", "tf32", "timing"):
+            if not isinstance(getattr(self, name), bool):
+                value = getattr(self, name)
+                raise SpecError(
+                    f"{name} must be true or false, got {value!r} (a {type(value).__name__})"
+                )
+        if self.timeout is not None and not (0 < self.timeout < float("inf")):
+            raise SpecError(f"--timeout must be a number of seconds > 0, got {self.timeout}")
         if self.weights is not None and self.weight_scale != 1.0:
             raise SpecError(
                 "--weight-scale scales torch's initialisation; it does not apply to --weights"
@@ -98,6 +108,8 @@ def call_module(
         return run_module(module, spec, dict(inputs))
     except UnexpectedResult as exc:
         raise ImplementationFailed(f"the {what}'s forward {exc}") from None
+    except SystemExit as exc:
+        raise ImplementationFailed(f"the {what}'s forward called exit({exc.code})") from None
     except Exception as exc:
         message = " ".join(str(exc).split())
         raise ImplementationFailed(
@@ -122,8 +134,20 @@ def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device)
 
 
 def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
-    """Verify torch's module (or ``options.impl``) against the reference for one spec."""
+    """Verify torch's module (or ``options.impl``) against the reference for one spec.
+
+    With ``options.timeout``, a run that takes longer fails (:class:`ImplementationFailed`,
+    "timed out after S s"): an implementation that never returns cannot hang CI.
+    """
     options = options or VerifyOptions()
+    try:
+        with time_limit(options.timeout):
+            return _verify(spec, options)
+    except TimeLimitExceeded as exc:
+        raise ImplementationFailed(str(exc)) from None
+
+
+def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
     device = devices.resolve_device(options.device)
     dtype = devices.resolve_dtype(options.dtype, device)
     ref_device = devices.reference_device(device)
