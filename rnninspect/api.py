@@ -22,7 +22,11 @@ from rnninspect.report import (
     versions,
 )
 from rnninspect.shapes import parameter_shapes, tensor_shapes
-from rnninspect.spec import RNNSpec, make_spec, parse_spec, resolve
+from rnninspect.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
+
+
+#: The most layer-steps shapes runs on the meta device, where each takes about 2 ms.
+MAX_META_STEPS = 100_000
 
 
 def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
@@ -34,6 +38,13 @@ def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport
     at once. The memory estimate is reported against ``max_memory`` (default: 80% of what this
     process may use), the limit the commands that compute refuse at.
     """
+    steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
+    if steps > MAX_META_STEPS:
+        raise SpecError(
+            f"shapes runs torch's forward on the meta device one step at a time (about 2 ms a "
+            f"step): seq_len x num_layers x directions = {steps:,} steps is over "
+            f"{MAX_META_STEPS:,}; a shorter --seq-len gives the same shapes but L"
+        )
     estimate = memory.estimate(spec)
     limit = memory.default_limit() if max_memory is None else max_memory
 
@@ -133,8 +144,22 @@ def trained(
         settings = {"cell": cell.value, **from_spec, **settings}
     spec = spec_with_weights(module, settings)
     start = f"{module.prefix}." if module.prefix else ""
-    state = {name: tensors[start + name] for name in module.shapes}
+    state = {name: _dense(tensors[start + name], start + name, path) for name in module.shapes}
     return spec, state
+
+
+def _dense(value: Tensor, key: str, path: str | Path) -> Tensor:
+    """A weight as a module takes it: dense, floating point, contiguous; else a clear refusal
+    that names the key (a sparse or quantized tensor would crash ``load_state_dict``)."""
+    from rnninspect.checkpoint import CheckpointError
+    from rnninspect.text import printable
+
+    where = f"{path}: {printable(key)}"
+    if value.layout != torch.strided:
+        raise CheckpointError(f"{where} holds a {value.layout} tensor, not a dense weight")
+    if value.is_quantized or not value.is_floating_point():
+        raise CheckpointError(f"{where} holds {value.dtype} values, not floating-point weights")
+    return value.contiguous()
 
 
 def explain(spec: RNNSpec) -> ExplainReport:

@@ -17,7 +17,7 @@ from typing import Any
 
 from rnninspect.reparam import related
 from rnninspect.shapes import parameter_shapes
-from rnninspect.spec import RNNSpec, SpecError, make_spec
+from rnninspect.spec import MAX_LAYERS, RNNSpec, SpecError, make_spec
 from rnninspect.text import printable
 
 _KEY = re.compile(
@@ -107,7 +107,14 @@ def _gates(rows: int, hidden: int, name: str) -> str:
 
 
 def _sequence(params: Mapping[str, tuple[int, ...]]) -> RNNSpec:
-    layers = sorted({int(m.group("layer")) for k in params if (m := _KEY.match(k))})
+    indices = {m.group("layer") for k in params if (m := _KEY.match(k))}
+    for index in indices:
+        if len(index) > len(str(MAX_LAYERS)) or int(index) >= MAX_LAYERS:
+            shown = index if len(index) <= 12 else f"{index[:12]}... ({len(index)} digits)"
+            raise _Mismatch(
+                f"layer index {shown} cannot be a real module (at most {MAX_LAYERS} layers)"
+            )
+    layers = sorted(int(index) for index in indices)
     if layers != list(range(len(layers))):
         missing = sorted(set(range(max(layers) + 1)) - set(layers))
         raise _Mismatch(f"layer {missing[0]} is missing (found layers {layers})")

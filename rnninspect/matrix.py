@@ -79,7 +79,7 @@ def load(
         raise MatrixFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MatrixFileError(f"{path}: cannot read it: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
         raise MatrixFileError(f"{path}: not valid TOML: {exc}") from None
 
     _known(data, TOP_KEYS, f"{path}: top-level table")

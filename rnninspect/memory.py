@@ -138,13 +138,21 @@ _UNITS = {
 
 def parse_size(text: str) -> int:
     """Parse ``--max-memory``: a byte count with an optional unit, ``8GiB``, ``500MB``, ``2G``."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    match = re.fullmatch(r"\s*(\d{1,30}(?:\.\d{1,30})?)\s*([a-zA-Z]*)\s*", text[:200])
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS or float(match.group(1)) <= 0:
         raise MemoryLimitError(
-            f"--max-memory must be a positive size such as 8GiB, 500MB or 2G, got {text!r}"
+            f"--max-memory must be a positive size such as 8GiB, 500MB or 2G, got {shown!r}"
         )
-    return int(float(match.group(1)) * _UNITS[unit])
+    size = float(match.group(1)) * _UNITS[unit]
+    if size > MAX_SIZE:
+        raise MemoryLimitError(f"--max-memory must be at most 1 EiB, got {shown!r}")
+    return int(size)
+
+
+#: The largest --max-memory: more than any machine has, small enough to stay exact.
+MAX_SIZE = 2**60
 
 
 def format_bytes(count: int) -> str:

@@ -98,6 +98,16 @@ SEQUENCE_ONLY = ("num_layers", "batch_first", "dropout", "bidirectional", "seq_l
 #: The largest seed: torch's generators take 64-bit seeds, and rnninspect offsets it a little.
 MAX_SEED = 2**63 - 16
 
+#: The largest size of any dimension: torch indexes with 64-bit integers, but no real RNN comes
+#: near 2**31, and every limit is checked before anything loops over layers or steps.
+MAX_DIM = 2**31 - 1
+
+#: The most layers a stack may have: deeper than any trained RNN, small enough to loop over.
+MAX_LAYERS = 1000
+
+#: The longest SPEC: a constructor call with every argument written out is a few hundred.
+MAX_SPEC_LENGTH = 2000
+
 
 def option_name(key: str) -> str:
     """The command-line spelling of a configuration key: ``hidden_size`` -> ``--hidden-size``."""
@@ -232,21 +242,29 @@ def _expression(text: str) -> ast.expr:
     """The SPEC's expression; an assignment copied from code (``self.rnn = nn.LSTM(10, 20)``,
     ``lstm: nn.LSTM = nn.LSTM(10, 20)``) gives its right-hand side."""
     source = text.strip()
+    if len(source) > MAX_SPEC_LENGTH:
+        raise SpecError(
+            f"SPEC is {len(source):,} characters long; a constructor call is at most "
+            f"{MAX_SPEC_LENGTH:,}"
+        )
     try:
         return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         message = exc.msg
+    except (RecursionError, MemoryError):
+        raise SpecError("SPEC is nested too deeply to be a constructor call") from None
     try:
         statements = ast.parse(source, mode="exec").body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         statements = []
     if len(statements) == 1:
         statement = statements[0]
         if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
             return statement.value
+    shown = source if len(source) <= 120 else source[:120] + "..."
     raise SpecError(
-        f"SPEC is not a valid Python expression: {text!r} ({message}); write the constructor "
-        "call alone, such as 'nn.LSTM(10, 20)'"
+        f"SPEC is not a valid Python expression: {shown!r} ({message[:120]}); write the "
+        "constructor call alone, such as 'nn.LSTM(10, 20)'"
     )
 
 
@@ -321,10 +339,18 @@ def make_spec(**given: Any) -> RNNSpec:
 
     for name in ("input_size", "hidden_size", "batch", "seq_len", "num_layers"):
         _positive_int(name, values[name])
+        highest = MAX_LAYERS if name == "num_layers" else MAX_DIM
+        if values[name] > highest:
+            raise SpecError(
+                f"{name} ({option_name(name)}) must be at most {highest:,}, got "
+                f"{_short(values[name])}"
+            )
     _int(values["seed"], "seed", minimum=0)
     if values["seed"] > MAX_SEED:
-        raise SpecError(f"seed (--seed) must be at most {MAX_SEED}, got {values['seed']}")
+        raise SpecError(f"seed (--seed) must be at most {MAX_SEED}, got {_short(values['seed'])}")
     _int(values["proj_size"], "proj_size", minimum=0)
+    if values["proj_size"] > MAX_DIM:
+        raise SpecError(f"proj_size (--proj-size) must be at most {MAX_DIM:,}")
     for name in ("bias", "batch_first", "bidirectional", "unbatched"):
         _bool(name, values[name])
     values["dropout"] = _dropout(values["dropout"])
@@ -337,7 +363,7 @@ def make_spec(**given: Any) -> RNNSpec:
                     f"{name} ({option_name(name)}) does not apply to {cell.torch_name}, "
                     "which takes one time step"
                 )
-    if cell.family != "lstm" and values["proj_size"] != 0:
+    if cell != CellKind.LSTM and values["proj_size"] != 0:
         raise SpecError(
             f"proj_size (--proj-size) is only supported for LSTM, not {cell.torch_name}"
         )
@@ -391,8 +417,10 @@ def _lengths(value: Any) -> tuple[int, ...] | None:
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
             raise SpecError(
                 f"--lengths must be integers >= 1 (a sequence of length 0 cannot be packed), "
-                f"got {item!r}"
+                f"got {_short(item)}"
             )
+        if item > MAX_DIM:
+            raise SpecError(f"--lengths must be at most {MAX_DIM:,}, got {_short(item)}")
     return tuple(items)
 
 
@@ -407,7 +435,15 @@ def _cell(value: Any) -> CellKind:
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r} (a {type(value).__name__})"
+    return f"{_short(value)} (a {type(value).__name__})"
+
+
+def _short(value: Any) -> str:
+    """A value as an error line quotes it: a huge number or string cut to a readable length."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a {len(str(value)) if value.bit_length() < 10_000 else 'huge'}-digit number"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def _int(value: Any, name: str, minimum: int) -> None:
@@ -417,7 +453,7 @@ def _int(value: Any, name: str, minimum: int) -> None:
         )
     if value < minimum:
         raise SpecError(
-            f"{name} ({option_name(name)}) must be an integer >= {minimum}, got {value}"
+            f"{name} ({option_name(name)}) must be an integer >= {minimum}, got {_short(value)}"
         )
 
 

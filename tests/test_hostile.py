@@ -1,0 +1,387 @@
+"""Hostile and careless input through the real command: each class of attack in several variants.
+
+Every case asserts the exit code, a single ``Error:`` line on stderr where the run is refused, no
+traceback, no raw control character on either stream, valid JSON or JUnit where one is written,
+and that nothing outside what was asked for is touched. Process-level behaviour (code in the
+current directory, Ctrl-C, a full disk, a process that dies) runs ``python -m rnninspect`` in a
+subprocess; the rest goes through click's runner, which is the same code in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
+
+EVIL = """
+import os, sys, time
+from torch import nn
+print("printed at import")
+
+class Exits(nn.GRU):
+    def forward(self, x, h=None):
+        sys.exit(0)
+
+class Prints(nn.GRU):
+    def forward(self, x, h=None):
+        print("printed in forward")
+        return super().forward(x, h)
+
+class Loops(nn.GRU):
+    def forward(self, x, h=None):
+        while True:
+            pass
+
+class Sleeps(nn.GRU):
+    def forward(self, x, h=None):
+        time.sleep(60)
+
+class Dies(nn.GRU):
+    def forward(self, x, h=None):
+        os._exit(0)
+
+class Escapes(nn.GRU):
+    def forward(self, x, h=None):
+        raise ValueError("\\x1b]0;pwned\\x07 \\u202e gnp.exe")
+"""
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner(env=env).invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdout: object = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "rnninspect", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=stdout is None,
+        stdout=stdout,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE if stdout is not None else None,
+        text=True,
+        timeout=120,
+    )
+
+
+def refused(code: int, err: str, expected: int = 2) -> None:
+    """One clear line and the exit code, nothing else."""
+    assert code == expected, err
+    assert err.count("\n") == 1 and err.startswith("Error: "), err
+    assert "Traceback" not in err and not RAW_CONTROL.search(err)
+
+
+@pytest.fixture
+def evil(tmp_path: Path) -> Path:
+    path = tmp_path / "evil.py"
+    path.write_text(EVIL)
+    return path
+
+
+# --- code execution ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["json", "torch", "signal"])
+def test_diagnose_runs_nothing_from_the_current_directory(tmp_path: Path, name: str) -> None:
+    canary = tmp_path / "canary"
+    (tmp_path / f"{name}.py").write_text(f"open({str(canary)!r}, 'w').write('ran')\n")
+    done = process(
+        "diagnose", "nn.GRU(10, 20)", "--input-shape", "7,5,10", "--format", "json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["torch_ran"] is True
+    assert not canary.exists()
+
+
+# --- user code cannot turn CI green, print into stdout, or hang ------------------------------
+
+
+def test_an_implementation_that_exits_fails(evil: Path) -> None:
+    code, out, err = cli("verify", "nn.GRU(4, 8)", "--impl", f"{evil}:Exits", "--format", "json")
+    assert code == 1 and json.loads(out)["ok"] is False
+    assert "called exit(0)" in err
+    matrix = evil.parent / "m.toml"
+    matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\nimpl = "{evil}:Exits"\n')
+    code, out, _ = cli("matrix", str(matrix), "--format", "json")
+    assert code == 1 and json.loads(out)["failed"] == 1
+
+
+def test_what_an_implementation_prints_goes_to_stderr(evil: Path) -> None:
+    code, out, err = cli("verify", "nn.GRU(4, 8)", "--impl", f"{evil}:Prints", "--format", "json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    assert "printed at import" in err and "printed in forward" in err
+
+
+@pytest.mark.parametrize("name", ["Loops", "Sleeps"])
+def test_an_implementation_that_never_returns_times_out(evil: Path, name: str) -> None:
+    started = time.monotonic()
+    code, out, err = cli("verify", "nn.GRU(4, 8)", "--impl", f"{evil}:{name}", "--timeout", "1")
+    assert code == 1 and "timed out after 1 s" in err
+    assert time.monotonic() - started < 30
+    matrix = evil.parent / "m.toml"
+    matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\nimpl = "{evil}:{name}"\ntimeout = 1\n')
+    code, out, _ = cli("matrix", str(matrix), "--format", "json")
+    assert code == 1 and json.loads(out)["cases"][0]["error"] == "timed out after 1 s"
+
+
+def test_a_process_that_dies_leaves_a_failing_junit_report(evil: Path) -> None:
+    matrix = evil.parent / "m.toml"
+    matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\nimpl = "{evil}:Dies"\n')
+    report = evil.parent / "report.xml"
+    process("matrix", str(matrix), "--junit-xml", str(report), cwd=evil.parent)
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+
+
+# --- files: only what was asked, never a device or a FIFO, the umask's mode ------------------
+
+MATRIX = '[[case]]\nname = "gru"\nspec = "nn.GRU(4, 8)"\n'
+
+
+def test_junit_follows_a_symlink_and_takes_the_umask_mode(tmp_path: Path) -> None:
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(MATRIX)
+    real, link = tmp_path / "real.xml", tmp_path / "link.xml"
+    link.symlink_to(real)
+    previous = os.umask(0o022)
+    try:
+        code, _, err = cli("matrix", str(matrix), "--junit-xml", str(link))
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    assert link.is_symlink() and real.is_file()
+    assert ET.parse(real).getroot().find("testsuite/testcase[@name='gru']") is not None
+    assert real.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "missing folder"])
+def test_junit_never_replaces_what_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(MATRIX)
+    target = tmp_path / "target"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "device":
+        target = Path(os.devnull)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        target = tmp_path / "no" / "such" / "r.xml"
+    before = os.stat(target).st_mode if target.exists() else None
+    code, out, err = cli("matrix", str(matrix), "--junit-xml", str(target))
+    refused(code, err)
+    assert out == ""
+    if before is not None:
+        assert os.stat(target).st_mode == before
+
+
+def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    for fmt in ("table", "json"):
+        with open("/dev/full", "w") as full:
+            done = process("shapes", "--format", fmt, cwd=tmp_path, stdout=full)
+        refused(done.returncode, done.stderr)
+        assert "No space left on device" in done.stderr
+
+
+# --- numbers at every extreme: refused at once, in a line -------------------------------------
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["shapes", f"nn.LSTM({HUGE}, 2)"],
+        ["shapes", "nn.LSTM(10**310, 2)"],
+        ["shapes", "nn.LSTM(99999999999999999999999999, 2)"],
+        ["shapes", "--num-layers", "1000000000"],
+        ["shapes", "nn.LSTM(10, 20, num_layers=100000000)"],
+        ["verify", "--hidden-size", str(2**40)],
+        ["shapes", "(" * 500 + "1" + ")" * 500],
+        ["shapes", "nn.LSTM(" + "+".join(["1"] * 5000) + ")"],
+        ["shapes", "--max-memory", "9" * 400],
+        ["shapes", "--seq-len", "100000", "--num-layers", "5"],
+        ["shapes", "--lengths", HUGE],
+        ["shapes", "x" * 1_000_000],
+    ],
+    ids=lambda args: " ".join(args)[:40],
+)
+def test_extreme_numbers_are_refused_quickly(args: list[str]) -> None:
+    started = time.monotonic()
+    code, out, err = cli(*args)
+    refused(code, err)
+    assert out == "" and len(err) < 700
+    assert time.monotonic() - started < 10
+
+
+def test_a_huge_layer_index_is_an_inconsistent_group(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    for index in ("1000000000", HUGE):
+        path = tmp_path / "bomb.safetensors"
+        save_file({f"rnn.weight_ih_l{index}": torch.zeros(4, 2)}, str(path))
+        code, out, _ = cli("infer", str(path), "--format", "json")
+        assert code == 1
+        (group,) = json.loads(out)["modules"]
+        assert "cannot be a real module" in group["problem"]
+
+
+def test_a_matrix_that_expands_beyond_reason_is_refused(tmp_path: Path) -> None:
+    axes = "\n".join(
+        f"{key} = [{', '.join(str(v) for v in range(1, 11))}]"
+        for key in ("input_size", "hidden_size", "batch", "seq_len", "seed")
+    )
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(f"[matrix]\n{axes}\n")
+    code, out, err = cli("matrix", str(matrix))
+    refused(code, err)
+    assert "100,000 cases" in err
+
+
+# --- what reaches the terminal ----------------------------------------------------------------
+
+
+def test_control_characters_from_outside_are_shown_escaped(tmp_path: Path, evil: Path) -> None:
+    import torch
+
+    name = tmp_path / "ckpt\x1b]0;pwned\x07.pt"
+    torch.save({"rnn\u202e.weight_ih_l0": torch.zeros(3, 2)}, name)
+    for fmt in ("table", "markdown", "json"):
+        code, out, err = cli("infer", str(name), "--format", fmt)
+        assert code == 1 and not RAW_CONTROL.search(out + err), (fmt, out)
+    code, out, err = cli("verify", "nn.GRU(4, 8)", "--impl", f"{evil}:Escapes")
+    assert code == 1 and "\\x1b]0;pwned\\x07" in err and "\\u202e" in err
+    assert not RAW_CONTROL.search(out + err)
+
+
+@pytest.mark.parametrize("name", ["[/]", "[blink]x[/blink]", "[bold red]", "a\x1b[31mred\x00"])
+def test_case_names_are_text_never_markup(tmp_path: Path, name: str) -> None:
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(f'[[case]]\nname = {json.dumps(name)}\nspec = "nn.GRU(4, 8)"\n')
+    report = tmp_path / "r.xml"
+    code, out, err = cli("matrix", str(matrix), "--junit-xml", str(report))
+    assert code == 0, err
+    assert not RAW_CONTROL.search(out)
+    shown = name.replace("\x1b", "\\x1b").replace("\x00", "\\x00")
+    assert shown in out
+    ET.parse(report)  # valid XML, control characters and all
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_stream_that_cannot_encode_our_symbols_gets_ascii(tmp_path: Path, encoding: str) -> None:
+    for args in (["shapes", "nn.LSTM(4, 8)"], ["explain", "nn.GRU(4, 8, bidirectional=True)"]):
+        done = process(*args, cwd=tmp_path, env={"PYTHONIOENCODING": encoding, "LC_ALL": "C"})
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+# --- matrix values ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ['zero_state = "no"', 'tf32 = "no"', "zero_state = 1"])
+def test_matrix_booleans_must_be_toml_booleans(tmp_path: Path, line: str) -> None:
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\n{line}\n')
+    code, _, err = cli("matrix", str(matrix))
+    refused(code, err)
+    assert "must be true or false" in err
+
+
+def test_case_names_come_out_unique(tmp_path: Path) -> None:
+    cases = "".join(f'[[case]]\nname = "{n}"\nspec = "nn.GRU(4, 8)"\n' for n in ("a", "a", "a #2"))
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(cases)
+    code, out, _ = cli("matrix", str(matrix), "--format", "json")
+    names = [case["name"] for case in json.loads(out)["cases"]]
+    assert code == 0 and len(set(names)) == 3 and names[2] == "a #2"
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sparse", "integer"])
+def test_a_weight_that_is_no_dense_float_is_refused_by_name(tmp_path: Path, kind: str) -> None:
+    import torch
+    from torch import nn
+
+    state = nn.GRU(4, 8).state_dict()
+    weight = state["weight_hh_l0"]
+    state["weight_hh_l0"] = weight.to_sparse() if kind == "sparse" else weight.long()
+    torch.save(state, tmp_path / "c.pt")
+    code, _, err = cli("verify", "--weights", str(tmp_path / "c.pt"))
+    refused(code, err)
+    assert "weight_hh_l0 holds" in err
+
+
+def test_a_refused_pickle_is_one_line(tmp_path: Path) -> None:
+    import torch
+    from torch import nn
+
+    from collections import OrderedDict as Custom  # a class weights-only loading allows
+
+    extra = re.compile("x")  # one it refuses
+    torch.save(
+        {"model": nn.GRU(4, 8).state_dict(), "extra": extra, "ok": Custom()}, tmp_path / "c.pt"
+    )
+    done = process("infer", str(tmp_path / "c.pt"), cwd=tmp_path)
+    refused(done.returncode, done.stderr)
+    assert "nothing in it was run" in done.stderr
+
+
+# --- options a class does not have ------------------------------------------------------------
+
+
+def test_proj_size_on_an_lstm_cell_is_refused() -> None:
+    for command in ("shapes", "verify", "bench", "explain"):
+        code, _, err = cli(command, "--cell", "lstm_cell", "--proj-size", "4")
+        refused(code, err)
+        assert "only supported for LSTM, not LSTMCell" in err
+
+
+# --- Ctrl-C -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Loops", "Sleeps"])
+def test_ctrl_c_exits_130_at_once_with_one_line(evil: Path, name: str) -> None:
+    report = evil.parent / "r.xml"
+    matrix = evil.parent / "m.toml"
+    matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\nimpl = "{evil}:{name}"\n')
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rnninspect", "matrix", str(matrix), "--junit-xml", str(report)],
+        cwd=evil.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not report.exists() and time.monotonic() < deadline:  # the unfinished report: running
+        time.sleep(0.1)
+    time.sleep(0.5)
+    started = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in err and err.strip().endswith("Error: interrupted")
+    assert not list(evil.parent.glob(".r.xml.*")), "a temporary file stayed behind"
