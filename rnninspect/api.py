@@ -24,7 +24,6 @@ from rnninspect.report import (
 from rnninspect.shapes import parameter_shapes, tensor_shapes
 from rnninspect.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 
-
 #: The most layer-steps shapes runs on the meta device, where each takes about 2 ms.
 MAX_META_STEPS = 100_000
 

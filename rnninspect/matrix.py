@@ -135,7 +135,7 @@ def applicable(defaults: Mapping[str, Any], case: Mapping[str, Any]) -> dict[str
     for key, value in defaults.items():
         if cell.is_cell and key in SEQUENCE_ONLY:
             continue
-        if key == "proj_size" and cell.family != "lstm":
+        if key == "proj_size" and cell != CellKind.LSTM:
             continue
         if key == "nonlinearity" and cell.family != "rnn":
             continue

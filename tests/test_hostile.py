@@ -253,7 +253,7 @@ def test_a_matrix_that_expands_beyond_reason_is_refused(tmp_path: Path) -> None:
     )
     matrix = tmp_path / "m.toml"
     matrix.write_text(f"[matrix]\n{axes}\n")
-    code, out, err = cli("matrix", str(matrix))
+    code, _out, err = cli("matrix", str(matrix))
     refused(code, err)
     assert "100,000 cases" in err
 
@@ -334,10 +334,10 @@ def test_a_weight_that_is_no_dense_float_is_refused_by_name(tmp_path: Path, kind
 
 
 def test_a_refused_pickle_is_one_line(tmp_path: Path) -> None:
+    from collections import OrderedDict as Custom  # a class weights-only loading allows
+
     import torch
     from torch import nn
-
-    from collections import OrderedDict as Custom  # a class weights-only loading allows
 
     extra = re.compile("x")  # one it refuses
     torch.save(
@@ -380,7 +380,7 @@ def test_ctrl_c_exits_130_at_once_with_one_line(evil: Path, name: str) -> None:
     time.sleep(0.5)
     started = time.monotonic()
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
+    _out, err = child.communicate(timeout=30)
     assert child.returncode == 130, err
     assert time.monotonic() - started < 10
     assert "Traceback" not in err and err.strip().endswith("Error: interrupted")
