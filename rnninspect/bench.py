@@ -98,8 +98,9 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
     dtype = devices.resolve_dtype(options.dtype, device)
     estimate = memory.estimate(spec, options.dtype)
     limit = devices.memory_limit(device, options.max_memory)
-    needed = estimate.verify if options.backward else estimate.shapes
-    memory.check(needed, limit, f"benchmarking nn.{spec.cell.torch_name} with these sizes")
+    needed = estimate.bench_backward if options.backward else estimate.bench
+    whole = device.type == "cpu" and options.max_memory is not None
+    memory.check(needed, limit, f"benchmarking nn.{spec.cell.torch_name} with these sizes", whole)
 
     with devices.tf32(options.tf32), torch_warnings() as warned:
         module = torch_module(dataclasses.replace(spec, dropout=0.0), device, dtype)

@@ -160,9 +160,11 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         factory = options.impl
         label = getattr(factory, "__qualname__", None) or repr(factory)
 
-    estimate = memory.estimate(spec, options.dtype).verify
+    counted = memory.estimate(spec, options.dtype)
+    needed = counted.verify + (counted.implementation if options.impl is not None else 0)
     limit = devices.memory_limit(device, options.max_memory)
-    memory.check(estimate, limit, f"verifying nn.{spec.cell.torch_name} with these sizes")
+    whole = device.type == "cpu" and options.max_memory is not None
+    memory.check(needed, limit, f"verifying nn.{spec.cell.torch_name} with these sizes", whole)
 
     notes: list[str] = []
     if spec.dropout > 0:

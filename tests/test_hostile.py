@@ -21,6 +21,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnninspect.cli import main
 
@@ -385,3 +387,69 @@ def test_ctrl_c_exits_130_at_once_with_one_line(evil: Path, name: str) -> None:
     assert time.monotonic() - started < 10
     assert "Traceback" not in err and err.strip().endswith("Error: interrupted")
     assert not list(evil.parent.glob(".r.xml.*")), "a temporary file stayed behind"
+
+
+OPTION_VALUES = {
+    "num_layers": 2,
+    "bias": False,
+    "batch_first": True,
+    "bidirectional": True,
+    "nonlinearity": "relu",
+    "dropout": 0.5,
+    "proj_size": 3,
+    "unbatched": True,
+    "lengths": "3,2",
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cell=st.sampled_from(["rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell"]),
+    chosen=st.sets(st.sampled_from(sorted(OPTION_VALUES)), max_size=3),
+)
+def test_every_option_on_every_class_works_end_to_end_or_is_refused(
+    cell: str, chosen: set[str]
+) -> None:
+    """Either the configuration is refused up front (exit 2, one line), or shapes agrees with
+    torch and verify passes: never a configuration that half works."""
+    import rnninspect
+    from rnninspect.spec import SpecError, make_spec
+
+    settings_ = {
+        "cell": cell,
+        "input_size": 4,
+        "hidden_size": 6,
+        **{k: OPTION_VALUES[k] for k in chosen},
+    }
+    try:
+        make_spec(**settings_)
+    except SpecError:
+        for command in ("shapes", "verify"):
+            code, _, err = cli(command, *_flags(settings_))
+            refused(code, err)
+        return
+    code, _, err = cli("shapes", "--format", "json", *_flags(settings_))
+    assert code == 0, err
+    assert rnninspect.verify(None, **settings_).verdict in ("pass", "inconclusive")
+
+
+def _flags(settings_: dict[str, object]) -> list[str]:
+    args = []
+    for key, value in settings_.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is False:
+            args.append(f"--no-{key.replace('_', '-')}")
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def test_an_input_heavy_run_is_refused_under_a_limit_it_would_break() -> None:
+    """Measured at 1.9 GiB peak RSS (benchmarks/memory_rss.py): 480 MiB must refuse it."""
+    args = ["nn.RNN(2000, 1)", "--seq-len", "200", "--batch", "50", "--max-memory", "480MiB"]
+    for command in ("verify", "bench"):
+        code, out, err = cli(command, *args)
+        refused(code, err)
+        assert "with torch's own" in err and out == ""
