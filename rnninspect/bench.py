@@ -20,14 +20,19 @@ import torch
 from torch import Tensor
 
 from rnninspect import devices, memory
-from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.build import (
+    example_inputs,
+    run_module,
+    torch_module,
+    torch_warnings,
+    upstream_gradients,
+)
 from rnninspect.reference import reference_forward
 from rnninspect.report import BenchReport, SweepPoint, versions
 from rnninspect.runs import Forward, Side, run_with_grads, without_grad
 from rnninspect.shapes import flop_count
 from rnninspect.spec import RNNSpec, SpecError, make_spec
 from rnninspect.timing import Timing, peak_cuda_bytes, time_sides
-from rnninspect.verification import upstream_gradients
 
 #: What ``--sweep`` may vary.
 SWEEPABLE = ("seq_len", "batch", "hidden_size", "num_layers")

@@ -75,6 +75,20 @@ def example_inputs(
     return tensors
 
 
+def upstream_gradients(spec: RNNSpec, device: torch.device) -> dict[str, Tensor]:
+    """The same random upstream gradient for every side, one per result, from the spec's seed."""
+    generator = torch.Generator().manual_seed(spec.seed + 2)
+    results = [t for t in tensor_shapes(spec) if t.name in RESULT_NAMES]
+    return {
+        t.name: torch.randn(t.shape, generator=generator, dtype=torch.float64).to(device)
+        for t in results
+    }
+
+
+#: What a forward pass returns, by the contract's names (the packed views are not compared).
+RESULT_NAMES = ("output", "h_n", "c_n", "h1", "c1")
+
+
 def run_module(
     module: nn.Module, spec: RNNSpec, inputs: dict[str, Tensor], keep_packed: bool = False
 ) -> dict[str, Tensor]:

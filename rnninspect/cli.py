@@ -362,6 +362,42 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 )
 @max_memory_option()
 @timeout_option("Fail the run if it takes longer than S seconds.  [default: no limit]")
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    metavar="R[,R...]",
+    help="Also judge the module on these runtimes: eager, compile, export, onnx (comma-separated "
+    "or repeated).  [default: eager]",
+)
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "legacy"]),
+    help="The ONNX exporter for --runtime onnx.  [default: dynamo, as torch's]",
+)
+@click.option(
+    "--compile-backend",
+    metavar="NAME",
+    help="torch.compile's backend for --runtime compile.  [default: inductor]",
+)
+@click.option(
+    "--save-artifact",
+    type=FILE,
+    metavar="PATH",
+    help="Keep the exported file that was verified (.onnx, .pt2); a folder keeps one per runtime.",
+)
+@click.option(
+    "--other-seq-len",
+    type=int,
+    metavar="N",
+    help="The second sequence length each runtime's artefact runs at.  [default: L+3]",
+)
+@click.option(
+    "--other-batch",
+    type=int,
+    metavar="N",
+    help="The second batch each runtime's artefact runs at.  [default: N+1]",
+)
 def verify(
     spec: Any, fmt: str, allow_inconclusive: bool, max_memory: str | None, **given: Any
 ) -> int:
@@ -380,6 +416,7 @@ def verify(
     from rnninspect.verification import verify as run_verify
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
+    given["runtimes"] = given["runtimes"] or None
     options = VerifyOptions(**given, max_memory=limit)
     try:
         with user_code_output():

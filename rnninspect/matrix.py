@@ -42,6 +42,8 @@ OPTION_KEYS = (
     "weight_scale",
     "tf32",
     "timeout",
+    "runtime",
+    "exporter",
 )
 
 #: The most cases one file may expand to, counted before any is built.
@@ -172,6 +174,8 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
     spec_text = values.pop("spec", None)
     impl = values.pop("impl", None)
     options = {key: values.pop(key) for key in OPTION_KEYS if key in values}
+    if "runtime" in options:
+        options["runtimes"] = options.pop("runtime")
     try:
         given: dict[str, Any] = {}
         if spec_text is not None:

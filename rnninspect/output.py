@@ -61,16 +61,17 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
-def write_atomically(path: Path, text: str, option: str) -> None:
-    """Write ``text`` beside ``path`` and rename it over ``path``."""
+def write_atomically(path: Path, text: str | bytes, option: str) -> None:
+    """Write ``text`` (or bytes) beside ``path`` and rename it over ``path``."""
     try:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as exc:
         raise OutputError(f"{option} {path}: cannot write there: {exc.strerror}") from None
     PENDING.add(temporary)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
             os.fchmod(out.fileno(), 0o666 & ~_umask())
         os.replace(temporary, path)
     except OSError as exc:

@@ -519,10 +519,14 @@ def _timing_line(report: VerifyReport) -> str | None:
 def _summary(report: VerifyReport) -> str:
     counts = {v: sum(row.verdict == v for row in report.rows) for v in _VERDICT_STYLE}
     total = len(report.rows)
+    runs = len(report.runtimes)
+    failing = sum(result.verdict == "fail" for result in report.runtimes)
+    on_runtimes = f"; {runs - failing} of {runs} runtime runs pass" if runs else ""
     if report.verdict == "pass":
-        return f"PASS: all {total} rows within tolerance."
+        return f"PASS: all {total} rows within tolerance{on_runtimes}."
     parts = [f"{counts[v]} {v}" for v in ("fail", "inconclusive") if counts[v]]
-    return f"{report.verdict.upper()}: {', '.join(parts)} of {total} rows."
+    rows = f"{', '.join(parts)} of {total} rows" if parts else f"all {total} eager rows pass"
+    return f"{report.verdict.upper()}: {rows}{on_runtimes}."
 
 
 def verify_table(report: VerifyReport) -> RenderableType:
@@ -556,16 +560,82 @@ def verify_table(report: VerifyReport) -> RenderableType:
         cells.append(Text(label, style=_VERDICT_STYLE[row.verdict]))
         table.add_row(*cells)
     parts.append(table)
+    if report.runtimes:
+        parts += [Text(""), _runtimes_table(report)]
     parts += [Text(line, style="dim") for line in _verify_context(report)]
     for line in (_steps_line(report), _timing_line(report)):
         if line:
             parts.append(Text(line, style="dim"))
-    failures = _failures(report)
+    failures = _failures(report) + _runtime_failures(report)
     if failures:
         parts.append(Text(""))
         parts += [Text(line, style=_VERDICT_STYLE["fail"]) for line in failures]
     parts += [Text(""), Text(_summary(report), style=_VERDICT_STYLE[report.verdict])]
     return Group(*parts)
+
+
+def _runtime_rows(report: VerifyReport) -> list[tuple[str, str, str, str, str, str]]:
+    """runtime, L, N, rows compared, worst error, verdict for each runtime and shape."""
+    rows = []
+    for result in report.runtimes:
+        errors = [r.comparison.max_abs_err for r in result.rows]
+        worst = max(errors) if errors else None
+        compared = (
+            "-"
+            if result.error
+            else f"{len(result.rows)}" + ("" if result.gradients else " (forward)")
+        )
+        rows.append(
+            (
+                result.runtime,
+                "-" if result.seq_len is None else str(result.seq_len),
+                "-" if result.batch is None else str(result.batch),
+                compared,
+                _err(worst),
+                result.verdict,
+            )
+        )
+    return rows
+
+
+_RUNTIME_HEADER = ("runtime", "L", "N", "rows", "worst error", "verdict")
+
+
+def _runtimes_table(report: VerifyReport) -> RenderableType:
+    table = Table(
+        title="Runtimes, each against the float64 reference",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for header in _RUNTIME_HEADER:
+        right = header in ("L", "N", "worst error")
+        table.add_column(header, justify="right" if right else "left", no_wrap=True)
+    for row in _runtime_rows(report):
+        table.add_row(*row[:-1], Text(row[-1], style=_VERDICT_STYLE[row[-1]]))
+    return table
+
+
+def _runtime_failures(report: VerifyReport) -> list[str]:
+    """What ran on each runtime, and why each failing runtime and shape failed."""
+    lines = []
+    seen: set[str] = set()
+    for result in report.runtimes:
+        if result.runtime not in seen and result.detail != result.runtime:
+            seen.add(result.runtime)
+            forward = "" if result.gradients else "; forward only: it has no gradients"
+            lines.append(f"{result.runtime}: {result.detail}{forward}.")
+        where = f"{result.runtime} at L={result.seq_len}, N={result.batch}"
+        if result.error:
+            lines.append(f"{where} fails: {result.error}")
+        for row in result.rows:
+            if row.verdict == "fail":
+                c = row.comparison
+                lines.append(
+                    f"{where}: {row.tensor} fails, error {_err(c.max_abs_err)}; "
+                    f"{row.reason or 'out of tolerance'}"
+                )
+    return lines
 
 
 def verify_markdown(report: VerifyReport) -> str:
@@ -585,9 +655,11 @@ def verify_markdown(report: VerifyReport) -> str:
         cells.append("exploded" if c.exploded else f"**{row.verdict}**" if not row.ok else "pass")
         rows.append(cells)
     out.append(_markdown_table(header, rows))
+    if report.runtimes:
+        out.append("\n" + _markdown_table(_RUNTIME_HEADER, _runtime_rows(report)))
     extra = [*_verify_context(report), _steps_line(report), _timing_line(report)]
     out.append("\n" + "".join(f"- {line}\n" for line in extra if line))
-    failures = _failures(report)
+    failures = _failures(report) + _runtime_failures(report)
     if failures:
         out.append("\n" + "".join(f"- {line}\n" for line in failures))
     out.append(f"\n**{_summary(report)}**\n")

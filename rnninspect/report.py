@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rnninspect.diagnose import Problem
     from rnninspect.infer import Inconsistent, Inferred
     from rnninspect.parity import ParityRow, Tolerance
+    from rnninspect.runtime_checks import RuntimeResult
     from rnninspect.steps import StepParity
     from rnninspect.timing import Timing
     from rnninspect.verification import VerifyOptions
@@ -146,11 +147,14 @@ class VerifyReport:
     weight_scale: float
     zero_state: bool
     weights_source: str | None = None
+    runtimes: list[RuntimeResult] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
-        """``fail`` if any row fails, else ``inconclusive`` if any is, else ``pass``."""
+        """``fail`` if any row fails (a runtime's included), else ``inconclusive`` if any is,
+        else ``pass``."""
         verdicts = {row.verdict for row in self.rows}
+        verdicts |= {result.verdict for result in self.runtimes}
         for verdict in ("fail", "inconclusive"):
             if verdict in verdicts:
                 return verdict
@@ -191,6 +195,7 @@ class VerifyReport:
             "tolerance_source": self.tolerance.source,
             "parity": [row.to_dict() for row in self.rows],
             "steps": steps,
+            "runtimes": [result.to_dict() for result in self.runtimes],
             "timing": {name: timing.to_dict() for name, timing in self.timing.items()},
             "notes": self.notes,
             "warnings": self.warnings,
@@ -378,6 +383,11 @@ class CaseResult:
                     f"noise floor {row.noise_floor if row.noise_floor is not None else 'n/a'}; "
                     f"{row.reason}"
                 )
+        for result in self.report.runtimes:
+            if result.verdict != "pass":
+                where = f"{result.runtime} at L={result.seq_len}, N={result.batch}"
+                failing = [row.tensor for row in result.rows if row.verdict != "pass"]
+                lines.append(f"{where}: {result.error or 'fails ' + ', '.join(failing)}")
         return lines
 
 

@@ -18,20 +18,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnninspect import devices, memory
+from rnninspect import devices, memory, runtimes
 from rnninspect.build import (
     UnexpectedResult,
     example_inputs,
     run_module,
     torch_module,
     torch_warnings,
+    upstream_gradients,
 )
 from rnninspect.impl import Factory, build, load_factory
 from rnninspect.parity import Comparison, Tolerance, compare, default_tolerance, judge
 from rnninspect.reference import reference_forward
 from rnninspect.report import VerifyReport, versions
 from rnninspect.runs import Forward, ImplementationFailed, Run, Side, run_with_grads
-from rnninspect.shapes import tensor_shapes
+from rnninspect.runtime_checks import RuntimeResult, check_runtime
 from rnninspect.signals import TimeLimitExceeded, time_limit
 from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, step_parity
@@ -56,8 +57,21 @@ class VerifyOptions:
     weights: Mapping[str, Tensor] | None = None
     weights_source: str | None = None
     timeout: float | None = None
+    runtimes: tuple[str, ...] | str | None = ("eager",)
+    exporter: str | None = None
+    compile_backend: str | None = None
+    other_seq_len: int | None = None
+    other_batch: int | None = None
+    save_artifact: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
+        if self.exporter not in (None, "dynamo", "legacy"):
+            raise SpecError(f"--exporter must be dynamo or legacy, got {self.exporter!r}")
+        for name in ("other_seq_len", "other_batch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or not 1 <= value <= 10**6):
+                raise SpecError(f"--{name.replace('_', '-')} must be an integer in [1, 10**6]")
         for name in ("zero_state", "tf32", "timing"):
             if not isinstance(getattr(self, name), bool):
                 value = getattr(self, name)
@@ -83,20 +97,6 @@ class VerifyOptions:
         if self.dtype not in devices.DTYPES:
             choices = ", ".join(devices.DTYPES)
             raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
-
-
-def upstream_gradients(spec: RNNSpec, device: torch.device) -> dict[str, Tensor]:
-    """The same random upstream gradient for every side, one per result, from the spec's seed."""
-    generator = torch.Generator().manual_seed(spec.seed + 2)
-    results = [t for t in tensor_shapes(spec) if t.name in _RESULT_NAMES]
-    return {
-        t.name: torch.randn(t.shape, generator=generator, dtype=torch.float64).to(device)
-        for t in results
-    }
-
-
-#: What a forward pass returns, by the contract's names (the packed views are not compared).
-_RESULT_NAMES = ("output", "h_n", "c_n", "h1", "c1")
 
 
 def call_module(
@@ -257,6 +257,8 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 judge(name, comparison, tolerance, noise, agree, ratio, base, kinked, packed)
             )
 
+        checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)
+
         timing: dict[str, Timing] = {}
         if options.timing:
             timing = _timings(spec, module, under_test, options, inputs, upstream, ref_device)
@@ -278,7 +280,36 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         weight_scale=options.weight_scale,
         zero_state=options.zero_state,
         weights_source=options.weights_source,
+        runtimes=checked,
     )
+
+
+def _runtimes(
+    spec: RNNSpec,
+    module: nn.Module,
+    options: VerifyOptions,
+    tolerance: Tolerance,
+    device: torch.device,
+    dtype: torch.dtype,
+    ref_device: torch.device,
+) -> list[RuntimeResult]:
+    """Every runtime but eager (whose rows are the parity rows), at every shape it runs."""
+    others = [name for name in runtimes.parse(options.runtimes) if name != "eager"]
+    if others and spec.lengths is not None:
+        raise SpecError(f"--runtime {others[0]} does not take --lengths (packed input) yet")
+    settings = {
+        "exporter": options.exporter,
+        "compile_backend": options.compile_backend,
+        "other_seq_len": options.other_seq_len,
+        "other_batch": options.other_batch,
+        "save_artifact": options.save_artifact,
+    }
+    results: list[RuntimeResult] = []
+    for name in others:
+        results += check_runtime(
+            name, module, spec, settings, tolerance, device, dtype, ref_device, options.zero_state
+        )
+    return results
 
 
 def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, Any]:

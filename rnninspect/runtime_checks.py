@@ -1,0 +1,172 @@
+"""``verify --runtime``: each runtime's artefact, made once at the example shapes, run at those
+shapes and at others, and judged row by row against the float64 reference.
+
+Baked-in shapes are the commonest export bug, so every artefact also runs at a second sequence
+length and batch (by default L+3 and N+1). Gradient rows come only from runtimes that have
+gradients (compile, export); ONNX Runtime's rows are forward only, and the result says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnninspect import output
+from rnninspect.build import example_inputs, upstream_gradients
+from rnninspect.parity import Comparison, ParityRow, Tolerance, compare, judge
+from rnninspect.reference import reference_forward
+from rnninspect.runs import run_with_grads
+from rnninspect.runtimes import RuntimeFailed, prepare
+from rnninspect.runtimes.base import Prepared
+from rnninspect.spec import RNNSpec
+
+
+@dataclass
+class RuntimeResult:
+    """One runtime at one shape: its rows, or the one-line reason it could not run."""
+
+    runtime: str
+    detail: str
+    seq_len: int | None
+    batch: int | None
+    rows: list[ParityRow] = field(default_factory=list)
+    error: str | None = None
+    gradients: bool = True
+    saved: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None or any(row.verdict == "fail" for row in self.rows):
+            return "fail"
+        if any(row.verdict == "inconclusive" for row in self.rows):
+            return "inconclusive"
+        return "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "detail": self.detail,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "gradients": self.gradients,
+            "error": self.error,
+            "saved": self.saved,
+            "verdict": self.verdict,
+            "parity": [row.to_dict() for row in self.rows],
+        }
+
+
+def shapes_to_run(
+    spec: RNNSpec, other_seq_len: int | None, other_batch: int | None
+) -> list[RNNSpec]:
+    """The example's spec and one at another sequence length and batch."""
+    batch = spec.batch + 1 if other_batch is None else other_batch
+    if spec.cell.is_cell:
+        other = spec if spec.unbatched else dataclasses.replace(spec, batch=batch)
+    else:
+        length = spec.seq_len + 3 if other_seq_len is None else other_seq_len
+        other = dataclasses.replace(spec, seq_len=length, batch=1 if spec.unbatched else batch)
+    return [spec] if other == spec else [spec, other]
+
+
+def check_runtime(
+    name: str,
+    module: nn.Module,
+    spec: RNNSpec,
+    settings: Mapping[str, Any],
+    tolerance: Tolerance,
+    device: torch.device,
+    dtype: torch.dtype,
+    ref_device: torch.device,
+    zero_state: bool,
+) -> list[RuntimeResult]:
+    """Prepare runtime ``name`` once, then judge it at every shape of :func:`shapes_to_run`."""
+    shapes = shapes_to_run(spec, settings.get("other_seq_len"), settings.get("other_batch"))
+    example = example_inputs(spec, device, dtype, zero_state=zero_state)
+    try:
+        prepared = prepare(name, module, spec, example, settings)
+    except RuntimeFailed as exc:
+        return [RuntimeResult(name, name, _length(s), _batch(s), error=str(exc)) for s in shapes]
+    saved = _save(prepared, name, settings.get("save_artifact"))
+    results = []
+    for shaped in shapes:
+        inputs = example_inputs(shaped, device, dtype, zero_state=zero_state)
+        result = _judge(name, prepared, module, shaped, inputs, tolerance, device, ref_device)
+        result.saved = saved
+        results.append(result)
+    return results
+
+
+def _save(prepared: Prepared, name: str, where: str | None) -> str | None:
+    """``--save-artifact``: the exact file that was verified, into a file or, for several
+    runtimes, a folder (``onnx.onnx``, ``export.pt2``)."""
+    if where is None or prepared.artifact is None:
+        return None
+    folder = Path(where)
+    path = folder / f"{name}{prepared.suffix}" if folder.is_dir() else folder
+    target = output.target(path, "--save-artifact")
+    output.write_atomically(target, prepared.artifact, "--save-artifact")
+    return str(path)
+
+
+def _length(spec: RNNSpec) -> int | None:
+    return None if spec.cell.is_cell else spec.seq_len
+
+
+def _batch(spec: RNNSpec) -> int | None:
+    return None if spec.unbatched else spec.batch
+
+
+def _judge(
+    name: str,
+    prepared: Prepared,
+    module: nn.Module,
+    spec: RNNSpec,
+    inputs: Mapping[str, Tensor],
+    tolerance: Tolerance,
+    device: torch.device,
+    ref_device: torch.device,
+) -> RuntimeResult:
+    result = RuntimeResult(
+        name, prepared.detail, _length(spec), _batch(spec), gradients=prepared.gradients
+    )
+    params = {
+        key: value.detach().to(ref_device, torch.float64).requires_grad_(True)
+        for key, value in module.named_parameters()
+    }
+    cast = {key: value.to(ref_device, torch.float64) for key, value in inputs.items()}
+    upstream = upstream_gradients(spec, device)
+    try:
+        if prepared.gradients:
+            tested = run_with_grads(prepared.run, prepared.parameters, inputs, upstream)
+            tested_rows = tested.rows()
+        else:
+            with torch.no_grad():
+                tested_rows = dict(prepared.run(inputs))
+    except RuntimeFailed as exc:
+        result.error = str(exc)
+        return result
+    except Exception as exc:
+        result.error = str(RuntimeFailed("run", exc))
+        return result
+    reference = run_with_grads(lambda x: reference_forward(spec, params, x), params, cast, upstream)
+    expected = reference.rows() if prepared.gradients else dict(reference.outputs)
+    for row, value in expected.items():
+        comparison = compare(tested_rows.get(row), value, tolerance)
+        if value is not None and tested_rows.get(row) is not None:
+            got = tested_rows[row]
+            assert got is not None
+            if got.dtype != inputs["input"].dtype and comparison.problem is None:
+                problem = f"dtype {got.dtype}, where {inputs['input'].dtype} was asked"
+                comparison = dataclasses.replace(comparison, problem=problem)
+        if row.startswith("grad:") and row not in tested_rows:
+            comparison = Comparison(math.nan, math.nan, math.inf, problem="no such gradient")
+        result.rows.append(judge(row, comparison, tolerance, None, None))
+    return result

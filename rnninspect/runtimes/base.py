@@ -1,0 +1,102 @@
+"""What every runtime provides: an artefact made once, run on given inputs, and its limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from rnninspect.devices import Unavailable
+from rnninspect.spec import RNNInspectError, RNNSpec
+
+#: Named inputs (``input``, ``h0``, ``c0``) to named results (``output``, ``h_n``, ...).
+Run = Callable[[Mapping[str, Tensor]], dict[str, Tensor]]
+
+
+@dataclass
+class Prepared:
+    """A runtime's artefact, ready to run.
+
+    ``gradients`` says whether gradients flow through ``run`` (to the inputs and to
+    ``parameters``, by torch's names); ``detail`` what ran (``torch.compile, backend
+    inductor``); ``artifact`` the bytes of a file the user may keep (``--save-artifact``).
+    """
+
+    run: Run
+    gradients: bool
+    detail: str
+    parameters: dict[str, Tensor] = field(default_factory=dict)
+    artifact: bytes | None = None
+    suffix: str = ""
+
+
+class RuntimeFailed(Exception):
+    """The runtime refused the module or failed to run it: a failing verdict, with its message."""
+
+    def __init__(self, stage: str, error: BaseException | str) -> None:
+        self.stage = stage
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"{stage}: {one_line(text)}")
+
+
+class RuntimeUnavailable(Unavailable):
+    """A runtime whose packages are not installed (exit 3, with the install line)."""
+
+
+class RuntimeRefused(RNNInspectError):
+    """A configuration rnninspect cannot put through a runtime (exit 2)."""
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+#: Where a runtime's message turns from what went wrong to general advice, and asides in it.
+_ADVICE = re.compile(
+    r"\s(?:If you're using|Suggested fixes|Next steps|Please fix|The error above occurred)"
+)
+_ASIDE = re.compile(r"\s*For more information, run with \S+\.?\s*(?:-\s*)?")
+
+
+def one_line(text: str, longest: int = 300) -> str:
+    """A runtime's message in one line: colour codes and the advice that follows it dropped."""
+    line = _ASIDE.sub(" ", " ".join(_ANSI.sub("", text).split()))
+    line = _ADVICE.split(line, maxsplit=1)[0].rstrip(" .:-")
+    return line if len(line) <= longest else line[: longest - 3] + "..."
+
+
+def call(module: nn.Module | Callable[..., object], spec: RNNSpec) -> Run:
+    """Call a torch-style module with the contract's named inputs; name its results."""
+
+    def run(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        state: Tensor | tuple[Tensor, Tensor] = inputs["h0"]
+        if spec.has_cell_state:
+            state = (inputs["h0"], inputs["c0"])
+        result = module(inputs["input"], state)
+        return name_results(result, spec)
+
+    return run
+
+
+def name_results(result: object, spec: RNNSpec) -> dict[str, Tensor]:
+    """A forward's return value (torch's structure, or a flat sequence) by the contract's names."""
+    if spec.cell.is_cell:
+        names = ["h1", "c1"] if spec.has_cell_state else ["h1"]
+    else:
+        names = ["output", "h_n", "c_n"] if spec.has_cell_state else ["output", "h_n"]
+    flat = list(_flatten(result))
+    if len(flat) != len(names):
+        raise RuntimeFailed("run", f"returned {len(flat)} tensors, where {len(names)} are expected")
+    return dict(zip(names, flat, strict=True))
+
+
+def _flatten(value: object) -> list[Tensor]:
+    if isinstance(value, PackedSequence):
+        return [value.data]
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [tensor for item in value for tensor in _flatten(item)]
+    return [value]  # type: ignore[list-item]

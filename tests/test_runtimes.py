@@ -1,0 +1,204 @@
+"""verify --runtime: compile, export and ONNX Runtime judged against the reference, at the
+example's shapes and at others, with each runtime's refusal or failure as a verdict.
+
+What the runtimes do is pinned as measured with torch 2.13 and onnxruntime 1.32 (docs/runtimes.md);
+where a later version changes an outcome, the assertion that breaks names it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+STACKED = "num_layers=2, bidirectional=True, batch_first=True"
+
+
+def verify(*args: str) -> tuple[int, dict[str, object], str]:
+    result = CliRunner().invoke(main, ["verify", *args, "--format", "json"])
+    assert result.stdout, result.stderr
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def runs(doc: dict[str, object]) -> list[dict[str, object]]:
+    found = doc["runtimes"]
+    assert isinstance(found, list)
+    return found
+
+
+def versions() -> str:
+    import onnxruntime
+
+    return f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_compile_matches_at_every_shape(cell: str) -> None:
+    code, doc, _ = verify(
+        f"nn.{cell}(6, 8, {STACKED})", "--runtime", "compile", "--compile-backend", "eager"
+    )
+    assert code == 0, doc
+    found = runs(doc)
+    assert [(r["seq_len"], r["batch"]) for r in found] == [(5, 3), (8, 4)]
+    for result in found:
+        assert result["verdict"] == "pass" and result["gradients"] is True
+        names = [row["tensor"] for row in result["parity"]]
+        assert "grad:weight_hh_l1_reverse" in names and "output" in names
+        assert result["detail"] == "torch.compile, backend eager"
+
+
+def test_compile_with_the_default_backend_says_which_ran() -> None:
+    code, doc, _ = verify("nn.GRU(4, 8)", "--runtime", "compile")
+    assert code == 0
+    assert runs(doc)[0]["detail"] == "torch.compile, backend inductor"
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_export_with_a_dynamic_sequence_length_is_refused_as_a_failure(cell: str) -> None:
+    code, doc, _ = verify(f"nn.{cell}(6, 8, {STACKED})", "--runtime", "export")
+    assert code == 1 and doc["ok"] is False
+    for result in runs(doc):
+        assert result["verdict"] == "fail" and result["parity"] == []
+        assert "Constraints violated (L)" in str(result["error"]), torch.__version__
+
+
+@pytest.mark.parametrize("cell", ["GRUCell", "LSTMCell", "RNNCell"])
+def test_every_runtime_runs_the_cells(cell: str) -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify(
+        f"nn.{cell}(6, 8)", "--runtime", "compile,export,onnx", "--compile-backend", "eager"
+    )
+    assert code == 0, [(r["runtime"], r["error"]) for r in runs(doc)]
+    onnx = [r for r in runs(doc) if r["runtime"] == "onnx"]
+    assert onnx and all(r["gradients"] is False for r in onnx)
+    assert all(not str(row["tensor"]).startswith("grad:") for r in onnx for row in r["parity"])
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_the_legacy_onnx_exporter_matches_at_every_shape(cell: str) -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify(
+        f"nn.{cell}(6, 8, {STACKED})", "--runtime", "onnx", "--exporter", "legacy"
+    )
+    assert code == 0, [(r["error"]) for r in runs(doc)]
+    assert [r["verdict"] for r in runs(doc)] == ["pass", "pass"]
+
+
+@pytest.mark.parametrize(("cell", "works"), [("LSTM", True), ("GRU", True), ("RNN", False)])
+def test_the_dynamo_onnx_exporter_on_stacked_modules(cell: str, works: bool) -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify(f"nn.{cell}(6, 8, {STACKED})", "--runtime", "onnx")
+    at_example, at_other = runs(doc)
+    assert at_example["verdict"] == "pass"
+    assert (at_other["verdict"] == "pass") == works, (versions(), at_other["error"])
+    assert code == (0 if works else 1)
+
+
+def test_a_gru_exported_by_dynamo_bakes_in_its_sequence_length() -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify("nn.GRU(10, 20)", "--runtime", "onnx")
+    at_example, at_other = runs(doc)
+    assert code == 1 and at_example["verdict"] == "pass"
+    assert at_other["verdict"] == "fail" and at_other["seq_len"] == 8
+    assert "ONNX Runtime" in str(at_other["error"]) and "Reshape" in str(at_other["error"]), (
+        versions()
+    )
+
+
+def test_a_projected_lstm_fails_in_onnx_runtime_and_is_refused_by_the_legacy_exporter() -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify("nn.LSTM(10, 20, proj_size=8)", "--runtime", "onnx")
+    assert code == 1
+    assert "initial_c must have shape" in str(runs(doc)[0]["error"]), versions()
+    code, doc, _ = verify(
+        "nn.LSTM(10, 20, proj_size=8)", "--runtime", "onnx", "--exporter", "legacy"
+    )
+    assert code == 1
+    assert str(runs(doc)[0]["error"]).startswith("torch.onnx.export (legacy)")
+
+
+def test_the_table_view_shows_runtimes_and_their_failures_in_one_line_each() -> None:
+    pytest.importorskip("onnxruntime")
+    result = CliRunner().invoke(main, ["verify", "nn.GRU(10, 20)", "--runtime", "eager,onnx"])
+    assert result.exit_code == 1
+    text = result.stdout
+    assert "Runtimes, each against the float64 reference" in text
+    assert "forward only: it has no gradients" in " ".join(text.split())
+    assert "onnx at L=8, N=4 fails: ONNX Runtime" in " ".join(text.split())
+    assert "FAIL: all 8 eager rows pass; 1 of 2 runtime runs pass." in " ".join(text.split())
+
+
+def test_the_exporters_print_nothing_into_stdout() -> None:
+    pytest.importorskip("onnxruntime")
+    for exporter in ("dynamo", "legacy"):
+        result = CliRunner().invoke(
+            main,
+            [
+                "verify",
+                "nn.LSTM(4, 8, proj_size=2)",
+                "--runtime",
+                "onnx",
+                "--exporter",
+                exporter,
+                "--format",
+                "json",
+            ],
+        )
+        json.loads(result.stdout)
+
+
+def test_save_artifact_keeps_the_file_that_was_verified(tmp_path: Path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    path = tmp_path / "gru.onnx"
+    code, doc, _ = verify("nn.GRUCell(4, 8)", "--runtime", "onnx", "--save-artifact", str(path))
+    assert code == 0 and runs(doc)[0]["saved"] == str(path)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()][:1] == ["input"] or session.get_inputs()
+    folder = tmp_path / "all"
+    folder.mkdir()
+    code, _, _ = verify(
+        "nn.GRUCell(4, 8)", "--runtime", "onnx,export", "--save-artifact", str(folder)
+    )
+    assert code == 0 and sorted(p.name for p in folder.iterdir()) == ["export.pt2", "onnx.onnx"]
+
+
+def test_a_missing_onnx_extra_exits_3_with_the_install_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = CliRunner().invoke(main, ["verify", "nn.GRU(4, 8)", "--runtime", "onnx"])
+    assert result.exit_code == 3
+    assert result.stderr.strip() == (
+        "Error: --runtime onnx needs ONNX Runtime: pip install 'rnninspect[onnx]'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runtime", "tflite"], "--runtime must be one of eager, compile, export, onnx"),
+        (["--runtime", "onnx", "--lengths", "5,3,2"], "does not take --lengths"),
+        (["--other-seq-len", "0"], "--other-seq-len must be an integer"),
+    ],
+)
+def test_bad_runtime_input_exits_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["verify", "--cell", "gru", *args])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_matrix_takes_runtime_in_cases_and_combinations(tmp_path: Path) -> None:
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(
+        '[[case]]\nspec = "nn.GRU(4, 8)"\nruntime = "compile"\n'
+        '[matrix]\ncell = ["rnn_cell"]\nruntime = ["eager", "export"]\n'
+    )
+    result = CliRunner().invoke(main, ["matrix", str(matrix), "--format", "json"])
+    assert result.exit_code == 0, result.stdout
+    cases = json.loads(result.stdout)["cases"]
+    assert [case["verdict"] for case in cases] == ["pass", "pass", "pass"]
