@@ -18,9 +18,9 @@ import warnings
 
 sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 
-import torch  # noqa: E402
+import torch
 
-import rnninspect  # noqa: E402
+import rnninspect
 
 CONFIGS = [
     "nn.RNN(10, 20)",
@@ -52,8 +52,10 @@ def main() -> None:
     warnings.simplefilter("ignore")
     import onnxruntime
 
-    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
-          f"{platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"{platform.machine()}, Python {platform.python_version()}"
+    )
     header = ["module", "compile", "export", "onnx (dynamo)", "onnx (legacy)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
