@@ -88,7 +88,7 @@ def _runnable(example: Example) -> str | None:
     if "cuda" in text:
         return "needs CUDA"
     for arg in example.args:
-        if re.search(r"\.(pt|py|toml|safetensors|npz)(:\w+)?$", arg) or arg == "FILE":
+        if re.search(r"\.(pt|py|toml|safetensors|npz|onnx|pt2|xml)(:\w+)?$", arg) or arg == "FILE":
             return f"needs the reader's own file {arg}"
     return None
 
