@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -454,29 +455,99 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
 
 _PROBE = """
 import json, sys
-sys.path[:] = json.loads(sys.argv[2])
+sys.path[:] = json.loads(sys.argv[1])
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
-args = json.loads(sys.argv[1])
-module = getattr(nn, args["cls"])(**args["kwargs"])
-h0 = None if args["h0"] is None else torch.zeros(args["h0"])
-c0 = None if args["c0"] is None else torch.zeros(args["c0"])
-if h0 is not None and c0 is not None:
-    state = (h0, c0)
-else:
-    state = h0 if h0 is not None else c0
-try:
-    x = torch.zeros(args["input"])
-    if args["lengths"] is not None:
-        first = args["kwargs"].get("batch_first", False)
-        lengths = torch.tensor(args["lengths"])
-        x = pack_padded_sequence(x, lengths, batch_first=first, enforce_sorted=False)
-    module(x) if state is None else module(x, state)
-    print(json.dumps({"error": None}))
-except Exception as exc:
-    print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+
+def verdict(args):
+    module = getattr(nn, args["cls"])(**args["kwargs"])
+    h0 = None if args["h0"] is None else torch.zeros(args["h0"])
+    c0 = None if args["c0"] is None else torch.zeros(args["c0"])
+    if h0 is not None and c0 is not None:
+        state = (h0, c0)
+    else:
+        state = h0 if h0 is not None else c0
+    try:
+        x = torch.zeros(args["input"])
+        if args["lengths"] is not None:
+            first = args["kwargs"].get("batch_first", False)
+            lengths = torch.tensor(args["lengths"])
+            x = pack_padded_sequence(x, lengths, batch_first=first, enforce_sorted=False)
+        with torch.no_grad():
+            module(x) if state is None else module(x, state)
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    print(json.dumps({"error": verdict(json.loads(line))}), flush=True)
 """
+
+
+@dataclass
+class _Prober:
+    """The child process that runs torch for diagnose, started once and kept for later calls
+    (importing torch takes longer than any probe); replaced when it dies or hangs."""
+
+    process: subprocess.Popen[str]
+    script: str
+
+    @classmethod
+    def start(cls, timeout: float) -> _Prober:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _PROBE, json.dumps(_import_path())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        prober = cls(process, _PROBE)
+        prober.answer(timeout)  # torch imported: ready
+        return prober
+
+    def ask(self, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(args) + "\n")
+            self.process.stdin.flush()
+        except OSError:
+            raise _ProbeDied(self._ended()) from None
+        return self.answer(timeout)
+
+    def answer(self, timeout: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.process.kill()
+            self.process.wait()
+            raise _ProbeDied(f"torch's probe did not finish within {timeout:g} s")
+        line = self.process.stdout.readline()
+        if not line:
+            raise _ProbeDied(self._ended())
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _ended(self) -> str:
+        code = self.process.wait()
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"torch's probe could not run: its process died with {name}"
+        return f"torch's probe could not run (exit {code})"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.script == _PROBE
+
+
+class _ProbeDied(Exception):
+    pass
+
+
+_prober: _Prober | None = None
 
 
 def _import_path() -> list[str]:
@@ -494,7 +565,8 @@ def torch_verdict(
     lengths: tuple[int, ...] | None = None,
 ) -> tuple[bool, str | None]:
     """Run torch on zeros of these shapes in a child process: (whether it ran, its error; or
-    why it could not run).
+    why it could not run). The child is started once and asked again for later calls; one that
+    died (some shapes crash torch's process) or hung is replaced.
 
     The child is isolated (``python -I``): neither the current directory nor PYTHON* variables
     reach its ``sys.path``, so a ``json.py`` or ``torch.py`` where the user stands never runs.
@@ -509,24 +581,12 @@ def torch_verdict(
         "c0": None if c0 is None else list(c0),
         "lengths": None if lengths is None else list(lengths),
     }
+    global _prober
     try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-c", _PROBE, json.dumps(args), json.dumps(_import_path())],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return False, f"torch's probe did not finish within {timeout:g} s"
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        return False, f"torch's probe could not run: its process died with {name}"
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = " ".join(done.stderr.split())[-300:]
-        return False, f"torch's probe could not run (exit {done.returncode}): {tail}"
-    error = json.loads(lines[-1])["error"]
+        if _prober is None or not _prober.alive():
+            _prober = _Prober.start(timeout)
+        error = _prober.ask(args, timeout)["error"]
+    except _ProbeDied as exc:
+        _prober = None
+        return False, str(exc)
     return True, None if error is None else " ".join(error.split())
