@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnninspect import devices, memory
+from rnninspect import devices, memory, runtimes
 from rnninspect.build import (
     example_inputs,
     run_module,
@@ -51,8 +51,12 @@ class BenchOptions:
     max_memory: int | None = None
     weights: Mapping[str, Tensor] | None = None
     weights_source: str | None = None
+    runtimes: tuple[str, ...] | str | None = ("eager",)
+    exporter: str | None = None
+    compile_backend: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
         if not (self.min_time > 0 and math.isfinite(self.min_time)):
             raise SpecError(f"--min-time must be a positive number of seconds, got {self.min_time}")
         peak = self.peak_gflops
@@ -120,6 +124,7 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
         }
         upstream = upstream_gradients(spec, device)
         timing = time_sides(sides, upstream, options.min_time, options.backward)
+        details, failures = _time_runtimes(spec, module, inputs, upstream, options, timing)
         without_cudnn: dict[str, Timing] = {}
         peak: dict[str, int] = {}
         if device.type == "cuda":
@@ -149,7 +154,42 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
         peak_bytes=peak,
         warnings=warned,
         weights_source=options.weights_source,
+        runtime_details=details,
+        runtime_errors=failures,
     )
+
+
+def _time_runtimes(
+    spec: RNNSpec,
+    module: torch.nn.Module,
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+    options: BenchOptions,
+    timing: dict[str, Timing],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``--runtime``: each runtime's artefact timed beside the module, forward (and forward
+    plus backward where it has gradients); what ran, and why any runtime could not be timed."""
+    settings = {"exporter": options.exporter, "compile_backend": options.compile_backend}
+    details: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    for name in runtimes.parse(options.runtimes):
+        if name == "eager":
+            continue
+        if spec.lengths is not None:
+            raise SpecError(f"--runtime {name} does not take --lengths (packed input) yet")
+        try:
+            prepared = runtimes.prepare(name, module, spec, inputs, settings)
+        except runtimes.RuntimeFailed as exc:
+            failures[name] = str(exc)
+            continue
+        details[name] = prepared.detail
+        side = {name: (prepared.run, prepared.parameters, inputs)}
+        backward = options.backward and prepared.gradients
+        try:
+            timing.update(time_sides(side, upstream, options.min_time, backward))
+        except runtimes.RuntimeFailed as exc:
+            failures[name] = str(exc)
+    return details, failures
 
 
 def sweep(

@@ -465,6 +465,24 @@ def verify(
 )
 @tf32_option("Allow TF32 on CUDA.")
 @max_memory_option()
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    metavar="R[,R...]",
+    help="Also time these runtimes' forward beside the module: eager, compile, export, onnx.  "
+    "[default: eager]",
+)
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "legacy"]),
+    help="The ONNX exporter for --runtime onnx.  [default: dynamo, as torch's]",
+)
+@click.option(
+    "--compile-backend",
+    metavar="NAME",
+    help="torch.compile's backend for --runtime compile.  [default: inductor]",
+)
 def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, **given: Any) -> int:
     """Time torch's module and the reference, forward (and backward with --backward).
 
@@ -478,6 +496,7 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     from rnninspect import memory, render
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
+    given["runtimes"] = given["runtimes"] or None
     options = benchmarks.BenchOptions(**given, max_memory=limit)
     if sweep_text is None:
         report = benchmarks.bench(spec, options)
@@ -494,7 +513,7 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     if report.sweep_warning:
         click.echo(f"Warning: {report.sweep_warning}", err=True)
     render.emit(report, fmt)
-    return EXIT_OK
+    return EXIT_CHECK_FAILED if report.runtime_errors else EXIT_OK
 
 
 @main.command()

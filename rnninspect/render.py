@@ -741,6 +741,10 @@ def _bench_lines(report: BenchReport) -> list[str]:
         f"Both sides run in {report.dtype}; timed with torch.utils.benchmark; fwd+bwd is the "
         "forward pass and the backward of a random upstream gradient."
     )
+    for name, detail in report.runtime_details.items():
+        lines.append(f"{name}: {detail}.")
+    for name, error in report.runtime_errors.items():
+        lines.append(f"{name} could not be timed: {error}")
     if any(timing.iqr_ms is None for timing in timings):
         lines.append(
             "IQR -: timed in one block, which has no spread; a longer --min-time times more."

@@ -238,6 +238,8 @@ class BenchReport:
     sweep_name: str | None = None
     sweep: list[SweepPoint] = field(default_factory=list)
     sweep_warning: str | None = None
+    runtime_details: dict[str, str] = field(default_factory=dict)
+    runtime_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -306,6 +308,8 @@ class BenchReport:
             "tf32": self.tf32,
             "weights": self.weights_source,
             **self._measurement(),
+            "runtime_details": self.runtime_details,
+            "runtime_errors": self.runtime_errors,
             "warnings": self.warnings,
         }
         if self.sweep:

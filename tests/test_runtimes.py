@@ -202,3 +202,32 @@ def test_matrix_takes_runtime_in_cases_and_combinations(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stdout
     cases = json.loads(result.stdout)["cases"]
     assert [case["verdict"] for case in cases] == ["pass", "pass", "pass"]
+
+
+def test_bench_times_each_runtime_beside_the_module() -> None:
+    args = [
+        "bench",
+        "nn.GRUCell(4, 8)",
+        "--runtime",
+        "compile",
+        "--compile-backend",
+        "eager",
+        "--min-time",
+        "0.01",
+        "--backward",
+        "--format",
+        "json",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"module", "reference", "compile", "compile_backward"} <= set(doc["timing"])
+    assert doc["runtime_details"] == {"compile": "torch.compile, backend eager"}
+    result = CliRunner().invoke(
+        main,
+        ["bench", "nn.GRU(4, 8)", "--runtime", "export", "--min-time", "0.01", "--format", "json"],
+    )
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert "Constraints violated (L)" in doc["runtime_errors"]["export"]
+    assert "export" not in doc["timing"]
