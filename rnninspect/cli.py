@@ -381,6 +381,13 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     help="torch.compile's backend for --runtime compile.  [default: inductor]",
 )
 @click.option(
+    "--onnx",
+    type=FILE,
+    metavar="FILE.onnx",
+    help="Also judge an ONNX file you have (inputs taken in order: input, h0, c0), with the "
+    "weights it was exported from given by --weights.",
+)
+@click.option(
     "--save-artifact",
     type=FILE,
     metavar="PATH",

@@ -86,15 +86,17 @@ def check_runtime(
     dtype: torch.dtype,
     ref_device: torch.device,
     zero_state: bool,
+    given: Prepared | None = None,
 ) -> list[RuntimeResult]:
-    """Prepare runtime ``name`` once, then judge it at every shape of :func:`shapes_to_run`."""
+    """Prepare runtime ``name`` once (or take the ``given`` artefact, a user's ONNX file), then
+    judge it at every shape of :func:`shapes_to_run`."""
     shapes = shapes_to_run(spec, settings.get("other_seq_len"), settings.get("other_batch"))
     example = example_inputs(spec, device, dtype, zero_state=zero_state)
     try:
-        prepared = prepare(name, module, spec, example, settings)
+        prepared = given or prepare(name, module, spec, example, settings)
     except RuntimeFailed as exc:
         return [RuntimeResult(name, name, _length(s), _batch(s), error=str(exc)) for s in shapes]
-    saved = _save(prepared, name, settings.get("save_artifact"))
+    saved = None if given else _save(prepared, name, settings.get("save_artifact"))
     results = []
     for shaped in shapes:
         inputs = example_inputs(shaped, device, dtype, zero_state=zero_state)

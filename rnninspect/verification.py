@@ -33,6 +33,7 @@ from rnninspect.reference import reference_forward
 from rnninspect.report import VerifyReport, versions
 from rnninspect.runs import Forward, ImplementationFailed, Run, Side, run_with_grads
 from rnninspect.runtime_checks import RuntimeResult, check_runtime
+from rnninspect.runtimes.base import Prepared
 from rnninspect.signals import TimeLimitExceeded, time_limit
 from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, step_parity
@@ -63,6 +64,7 @@ class VerifyOptions:
     other_seq_len: int | None = None
     other_batch: int | None = None
     save_artifact: str | None = None
+    onnx: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
@@ -174,6 +176,11 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         )
     if options.weights_source is not None:
         notes.append(f"trained weights from {options.weights_source}")
+    if options.onnx is not None and options.weights is None:
+        notes.append(
+            "--onnx without --weights: the reference runs rnninspect's seeded weights, not the "
+            "file's; give the weights the file was exported from with --weights"
+        )
     if options.tf32 and device.type == "cuda" and dtype == torch.float32:
         notes.append(
             f"TF32 allowed: tolerances widened to atol={tolerance.atol:g}, rtol={tolerance.rtol:g}"
@@ -295,8 +302,9 @@ def _runtimes(
 ) -> list[RuntimeResult]:
     """Every runtime but eager (whose rows are the parity rows), at every shape it runs."""
     others = [name for name in runtimes.parse(options.runtimes) if name != "eager"]
-    if others and spec.lengths is not None:
-        raise SpecError(f"--runtime {others[0]} does not take --lengths (packed input) yet")
+    if (others or options.onnx) and spec.lengths is not None:
+        what = f"--runtime {others[0]}" if others else "--onnx"
+        raise SpecError(f"{what} does not take --lengths (packed input) yet")
     settings = {
         "exporter": options.exporter,
         "compile_backend": options.compile_backend,
@@ -309,7 +317,36 @@ def _runtimes(
         results += check_runtime(
             name, module, spec, settings, tolerance, device, dtype, ref_device, options.zero_state
         )
+    if options.onnx is not None:
+        given = _onnx_file(options.onnx, spec, device)
+        results += check_runtime(
+            "onnx file",
+            module,
+            spec,
+            settings,
+            tolerance,
+            device,
+            dtype,
+            ref_device,
+            options.zero_state,
+            given,
+        )
     return results
+
+
+def _onnx_file(path: str, spec: RNNSpec, device: torch.device) -> Prepared:
+    """``--onnx FILE``: the user's own ONNX file, ready to run."""
+    from rnninspect.runtimes import onnx
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise SpecError(f"--onnx {path}: cannot read it: {exc.strerror}") from None
+    try:
+        return onnx.load(data, spec, device, path)
+    except runtimes.RuntimeFailed as exc:
+        raise SpecError(f"--onnx {path}: {exc}") from None
 
 
 def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, Any]:

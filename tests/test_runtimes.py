@@ -231,3 +231,35 @@ def test_bench_times_each_runtime_beside_the_module() -> None:
     doc = json.loads(result.stdout)
     assert "Constraints violated (L)" in doc["runtime_errors"]["export"]
     assert "export" not in doc["timing"]
+
+
+def test_an_onnx_file_the_user_has_is_judged_with_its_weights(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    from torch import nn
+
+    module = nn.GRU(4, 8, num_layers=2)
+    torch.save(module.state_dict(), tmp_path / "gru.pt")
+    x, h = torch.randn(5, 3, 4), torch.randn(2, 3, 8)
+    axes = {"seq": {0: "L", 1: "N"}, "state": {1: "N"}, "y": {0: "L", 1: "N"}, "hy": {1: "N"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (x, h),
+            tmp_path / "mine.onnx",
+            dynamo=False,
+            input_names=["seq", "state"],
+            output_names=["y", "hy"],
+            dynamic_axes=axes,
+        )
+    onnx_file = str(tmp_path / "mine.onnx")
+    code, doc, _ = verify("--weights", str(tmp_path / "gru.pt"), "--onnx", onnx_file)
+    assert code == 0, [r["error"] for r in runs(doc)]
+    assert [r["runtime"] for r in runs(doc)] == ["onnx file", "onnx file"]
+    assert "inputs seq, state taken as input, h0" in str(runs(doc)[0]["detail"])
+    code, doc, _ = verify("nn.GRU(4, 8, num_layers=2)", "--onnx", onnx_file)
+    assert code == 1 and any("without --weights" in n for n in doc["notes"])  # type: ignore[union-attr]
+    result = CliRunner().invoke(main, ["verify", "--onnx", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 2 and "cannot read it" in result.stderr

@@ -68,11 +68,23 @@ class _Flat(nn.Module):
         return (output, *final) if isinstance(final, tuple) else (output, final)
 
 
+def load(data: bytes, spec: RNNSpec, device: torch.device, label: str) -> Prepared:
+    """An ONNX file the user already has, run by ONNX Runtime: its inputs are taken in order as
+    input, h0 (, c0) and its outputs as torch's results, whatever the file names them."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise RuntimeUnavailable(f"--onnx needs ONNX Runtime: {INSTALL}") from None
+    prepared = _session(data, spec, device, _names(spec)[0])
+    prepared.detail = f"{label}, {prepared.detail}"
+    return prepared
+
+
 def prepare(
     module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
 ) -> Prepared:
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise RuntimeUnavailable(f"--runtime onnx needs ONNX Runtime: {INSTALL}") from None
     exporter = str(settings.get("exporter") or "dynamo")
@@ -87,7 +99,15 @@ def prepare(
     args = tuple(inputs[name] for name in in_names)
     flat = _Flat(module, spec).eval()
     data = _export(flat, spec, args, in_names, out_names, exporter)
-    device = inputs["input"].device
+    prepared = _session(data, spec, inputs["input"].device, in_names)
+    prepared.detail = f"torch.onnx.export ({exporter}), {prepared.detail}"
+    return prepared
+
+
+def _session(data: bytes, spec: RNNSpec, device: torch.device, in_names: list[str]) -> Prepared:
+    """ONNX Runtime on the file's bytes, on the device's provider, ready to run."""
+    import onnxruntime
+
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
@@ -116,7 +136,10 @@ def prepare(
         return name_results(tuple(tensors), spec)
 
     version = getattr(onnxruntime, "__version__", "?")
-    detail = f"torch.onnx.export ({exporter}), ONNX Runtime {version} on {providers[0]}"
+    names = ", ".join(graph_inputs)
+    detail = f"ONNX Runtime {version} on {providers[0]}, inputs {names} taken as " + ", ".join(
+        in_names[: len(graph_inputs)]
+    )
     return Prepared(run, False, detail, {}, data, ".onnx")
 
 
