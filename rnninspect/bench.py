@@ -30,6 +30,7 @@ from rnninspect.build import (
 from rnninspect.reference import reference_forward
 from rnninspect.report import BenchReport, SweepPoint, versions
 from rnninspect.runs import Forward, Side, run_with_grads, without_grad
+from rnninspect.runtimes.base import Run
 from rnninspect.shapes import flop_count
 from rnninspect.spec import RNNSpec, SpecError, make_spec
 from rnninspect.timing import Timing, peak_cuda_bytes, time_sides
@@ -175,15 +176,18 @@ def _time_runtimes(
     for name in runtimes.parse(options.runtimes):
         if name == "eager":
             continue
-        if spec.lengths is not None:
-            raise SpecError(f"--runtime {name} does not take --lengths (packed input) yet")
         try:
             prepared = runtimes.prepare(name, module, spec, inputs, settings)
         except runtimes.RuntimeFailed as exc:
             failures[name] = str(exc)
             continue
         details[name] = prepared.detail
-        side = {name: (prepared.run, prepared.parameters, inputs)}
+        run = prepared.run
+
+        def forward(x: Mapping[str, Tensor], run: Run = run) -> dict[str, Tensor]:
+            return run(x, spec)
+
+        side: dict[str, Side] = {name: (forward, prepared.parameters, inputs)}
         backward = options.backward and prepared.gradients
         try:
             timing.update(time_sides(side, upstream, options.min_time, backward))

@@ -68,6 +68,11 @@ def shapes_to_run(
 ) -> list[RNNSpec]:
     """The example's spec and one at another sequence length and batch."""
     batch = spec.batch + 1 if other_batch is None else other_batch
+    if spec.lengths is not None:  # every sequence 3 steps longer, and one more of the longest
+        longer = tuple(length + 3 for length in spec.lengths)
+        lengths = (*longer, *(max(longer),) * (batch - len(longer)))[:batch]
+        length = max(lengths) if other_seq_len is None else max(other_seq_len, max(lengths))
+        return [spec, dataclasses.replace(spec, lengths=lengths, batch=batch, seq_len=length)]
     if spec.cell.is_cell:
         other = spec if spec.unbatched else dataclasses.replace(spec, batch=batch)
     else:
@@ -147,11 +152,15 @@ def _judge(
     upstream = upstream_gradients(spec, device)
     try:
         if prepared.gradients:
-            tested = run_with_grads(prepared.run, prepared.parameters, inputs, upstream)
+
+            def forward(x: Mapping[str, Tensor]) -> dict[str, Tensor]:
+                return prepared.run(x, spec)
+
+            tested = run_with_grads(forward, prepared.parameters, inputs, upstream)
             tested_rows = tested.rows()
         else:
             with torch.no_grad():
-                tested_rows = dict(prepared.run(inputs))
+                tested_rows = dict(prepared.run(inputs, spec))
     except RuntimeFailed as exc:
         result.error = str(exc)
         return result

@@ -302,9 +302,6 @@ def _runtimes(
 ) -> list[RuntimeResult]:
     """Every runtime but eager (whose rows are the parity rows), at every shape it runs."""
     others = [name for name in runtimes.parse(options.runtimes) if name != "eager"]
-    if (others or options.onnx) and spec.lengths is not None:
-        what = f"--runtime {others[0]}" if others else "--onnx"
-        raise SpecError(f"{what} does not take --lengths (packed input) yet")
     settings = {
         "exporter": options.exporter,
         "compile_backend": options.compile_backend,

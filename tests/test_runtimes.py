@@ -183,7 +183,6 @@ def test_a_missing_onnx_extra_exits_3_with_the_install_line(
     ("args", "message"),
     [
         (["--runtime", "tflite"], "--runtime must be one of eager, compile, export, onnx"),
-        (["--runtime", "onnx", "--lengths", "5,3,2"], "does not take --lengths"),
         (["--other-seq-len", "0"], "--other-seq-len must be an integer"),
     ],
 )
@@ -263,3 +262,21 @@ def test_an_onnx_file_the_user_has_is_judged_with_its_weights(tmp_path: Path) ->
     assert code == 1 and any("without --weights" in n for n in doc["notes"])  # type: ignore[union-attr]
     result = CliRunner().invoke(main, ["verify", "--onnx", str(tmp_path / "none.onnx")])
     assert result.exit_code == 2 and "cannot read it" in result.stderr
+
+
+def test_packed_input_goes_through_every_runtime_or_is_its_verdict() -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify(
+        "nn.LSTM(4, 8, bidirectional=True)",
+        "--lengths",
+        "5,3,2",
+        "--runtime",
+        "compile,export,onnx",
+        "--compile-backend",
+        "eager",
+    )
+    assert code == 1
+    found = {(r["runtime"], r["batch"]): r for r in runs(doc)}
+    assert found[("compile", 3)]["verdict"] == found[("compile", 4)]["verdict"] == "pass"
+    for name in ("export", "onnx"):
+        assert found[(name, 3)]["verdict"] == "fail" and found[(name, 3)]["error"], versions()

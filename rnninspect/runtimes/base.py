@@ -6,14 +6,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnninspect.devices import Unavailable
 from rnninspect.spec import RNNInspectError, RNNSpec
 
-#: Named inputs (``input``, ``h0``, ``c0``) to named results (``output``, ``h_n``, ...).
-Run = Callable[[Mapping[str, Tensor]], dict[str, Tensor]]
+#: Named inputs (``input``, ``h0``, ``c0``) of a configuration (its shapes and packing) to
+#: named results (``output``, ``h_n``, ...).
+Run = Callable[[Mapping[str, Tensor], RNNSpec], dict[str, Tensor]]
 
 
 @dataclass
@@ -67,17 +69,30 @@ def one_line(text: str, longest: int = 300) -> str:
     return line if len(line) <= longest else line[: longest - 3] + "..."
 
 
-def call(module: nn.Module | Callable[..., object], spec: RNNSpec) -> Run:
-    """Call a torch-style module with the contract's named inputs; name its results."""
+def call(module: nn.Module | Callable[..., object]) -> Run:
+    """Call a torch-style module with the contract's named inputs, as verify calls torch's
+    (packed with the configuration's lengths, the output padded back); name its results."""
+    from rnninspect.build import UnexpectedResult, run_module
 
-    def run(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        state: Tensor | tuple[Tensor, Tensor] = inputs["h0"]
-        if spec.has_cell_state:
-            state = (inputs["h0"], inputs["c0"])
-        result = module(inputs["input"], state)
-        return name_results(result, spec)
+    def run(inputs: Mapping[str, Tensor], shaped: RNNSpec) -> dict[str, Tensor]:
+        try:
+            return run_module(module, shaped, dict(inputs))  # type: ignore[arg-type]
+        except UnexpectedResult as exc:
+            raise RuntimeFailed("run", f"its forward {exc}") from None
 
     return run
+
+
+def packed(spec: RNNSpec, inputs: Mapping[str, Tensor]) -> Tensor | PackedSequence:
+    """The input as the module takes it: packed with ``spec.lengths``, else as it is."""
+    if spec.lengths is None:
+        return inputs["input"]
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    lengths = torch.tensor(spec.lengths)
+    return pack_padded_sequence(
+        inputs["input"], lengths, batch_first=spec.batch_first, enforce_sorted=False
+    )
 
 
 def name_results(result: object, spec: RNNSpec) -> dict[str, Tensor]:

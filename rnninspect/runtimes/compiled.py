@@ -21,10 +21,10 @@ def prepare(
 ) -> Prepared:
     backend = str(settings.get("compile_backend") or "inductor")
     compiled = torch.compile(module, backend=backend, dynamic=None)
-    run = call(compiled, spec)
+    run = call(compiled)
     try:
         with torch.no_grad():
-            run(inputs)
+            run(inputs, spec)
     except Exception as exc:
         raise RuntimeFailed("compile", exc) from None
     return Prepared(run, True, f"torch.compile, backend {backend}", dict(module.named_parameters()))

@@ -14,4 +14,4 @@ from rnninspect.spec import RNNSpec
 def prepare(
     module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
 ) -> Prepared:
-    return Prepared(call(module, spec), True, "eager", dict(module.named_parameters()))
+    return Prepared(call(module), True, "eager", dict(module.named_parameters()))

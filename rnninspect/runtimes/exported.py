@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnninspect.runtimes.base import Prepared, RuntimeFailed, call
+from rnninspect.runtimes.base import Prepared, RuntimeFailed, call, packed
 from rnninspect.spec import RNNSpec
 
 
@@ -38,11 +38,13 @@ def prepare(
     module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
 ) -> Prepared:
     state: Any = (inputs["h0"], inputs["c0"]) if spec.has_cell_state else inputs["h0"]
+    # a PackedSequence's sizes cannot be marked dynamic: it is exported as it comes
+    shapes = None if spec.lengths is not None else dynamic_shapes(spec)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.export(
-                module, (inputs["input"], state), dynamic_shapes=dynamic_shapes(spec)
+                module, (packed(spec, inputs), state), dynamic_shapes=shapes
             )
     except Exception as exc:
         raise RuntimeFailed("torch.export", exc) from None
@@ -55,7 +57,7 @@ def prepare(
         artifact = None
     parameters: dict[str, Tensor] = dict(exported.named_parameters())
     return Prepared(
-        call(exported, spec),
+        call(exported),
         True,
         "torch.export (dynamic L and N), ExportedProgram.module()",
         parameters,

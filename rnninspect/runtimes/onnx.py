@@ -27,6 +27,7 @@ from rnninspect.runtimes.base import (
     RuntimeFailed,
     RuntimeUnavailable,
     name_results,
+    packed,
 )
 from rnninspect.spec import RNNSpec
 
@@ -59,7 +60,7 @@ class _Flat(nn.Module):
         super().__init__()
         self.module, self.spec = module, spec
 
-    def forward(self, x: Tensor, h0: Tensor, c0: Tensor | None = None) -> Any:
+    def forward(self, x: Any, h0: Tensor, c0: Tensor | None = None) -> Any:
         state: Any = h0 if c0 is None else (h0, c0)
         result = self.module(x, state)
         if self.spec.cell.is_cell:
@@ -96,7 +97,7 @@ def prepare(
                 f"the dynamo ONNX exporter needs onnxscript: {INSTALL}"
             ) from None
     in_names, out_names = _names(spec)
-    args = tuple(inputs[name] for name in in_names)
+    args = (packed(spec, inputs), *(inputs[name] for name in in_names[1:]))
     flat = _Flat(module, spec).eval()
     data = _export(flat, spec, args, in_names, out_names, exporter)
     prepared = _session(data, spec, inputs["input"].device, in_names)
@@ -123,7 +124,7 @@ def _session(data: bytes, spec: RNNSpec, device: torch.device, in_names: list[st
         raise RuntimeFailed("ONNX Runtime could not load the file", exc) from None
     graph_inputs = [node.name for node in session.get_inputs()]
 
-    def run(given: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def run(given: Mapping[str, Tensor], shaped: RNNSpec) -> dict[str, Tensor]:
         feed = {
             graph: given[name].detach().cpu().numpy()
             for graph, name in zip(graph_inputs, in_names, strict=False)
@@ -167,7 +168,7 @@ def _silenced() -> Iterator[None]:
 def _export(
     flat: nn.Module,
     spec: RNNSpec,
-    args: tuple[Tensor, ...],
+    args: tuple[Any, ...],
     in_names: list[str],
     out_names: list[str],
     exporter: str,
