@@ -280,3 +280,12 @@ def test_packed_input_goes_through_every_runtime_or_is_its_verdict() -> None:
     assert found[("compile", 3)]["verdict"] == found[("compile", 4)]["verdict"] == "pass"
     for name in ("export", "onnx"):
         assert found[(name, 3)]["verdict"] == "fail" and found[(name, 3)]["error"], versions()
+
+
+def test_the_legacy_onnx_exporter_refuses_packed_input_too() -> None:
+    pytest.importorskip("onnxruntime")
+    code, doc, _ = verify(
+        "nn.GRU(4, 8)", "--lengths", "5,3,2", "--runtime", "onnx", "--exporter", "legacy"
+    )
+    assert code == 1
+    assert all(str(r["error"]).startswith("torch.onnx.export (legacy)") for r in runs(doc))
