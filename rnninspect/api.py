@@ -12,10 +12,13 @@ from torch import Tensor
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.parity import compare
+from rnninspect.reference import reference_forward
 from rnninspect.report import (
     DiagnoseReport,
     ExplainReport,
     InferReport,
+    KerasReport,
     Measured,
     ShapesReport,
     VerifyReport,
@@ -178,6 +181,43 @@ def explain(spec: RNNSpec) -> ExplainReport:
     return ExplainReport(
         shapes, text.equations(spec), diagram, relations, notes, text.h_n_rows(spec)
     )
+
+
+def keras(spec: RNNSpec, check: bool = False) -> KerasReport:
+    """The Keras layers that compute ``spec``'s module and where every weight goes; with
+    ``check``, both run on the same weights and input, Keras's results judged against the
+    float64 reference row by row."""
+    from rnninspect import keras as mapping
+    from rnninspect.parity import default_tolerance, judge
+
+    report = KerasReport(
+        spec,
+        versions(torch.__version__),
+        mapping.layer_code(spec),
+        mapping.mapping(spec),
+        mapping.notes(spec),
+        mapping.limits(spec),
+    )
+    if not check:
+        return report
+    if report.limits:
+        raise SpecError(f"keras --check: no Keras layer computes this module: {report.limits[0]}")
+    memory.check(memory.estimate(spec).verify, memory.default_limit(), "keras --check")
+    library = mapping.import_keras()
+    with torch_warnings(), torch.no_grad():
+        module = torch_module(spec)
+        inputs = example_inputs(spec)
+        state = module.state_dict()
+        found = mapping.run_keras(spec, state, inputs)
+        params = {name: value.to(torch.float64) for name, value in state.items()}
+        wide = {name: value.to(torch.float64) for name, value in inputs.items()}
+        expected = reference_forward(spec, params, wide)
+    tolerance = default_tolerance(torch.float32)
+    rows = [
+        judge(name, compare(found.get(name), value, tolerance), tolerance, None, None)
+        for name, value in expected.items()
+    ]
+    return dataclasses.replace(report, rows=rows, keras_version=library.__version__)
 
 
 def diagnose(

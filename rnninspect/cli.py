@@ -646,6 +646,30 @@ def explain(spec: Any, fmt: str) -> int:
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
+@main.command()
+@with_config
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run the Keras layers (torch backend) on the module's weights and input, against "
+    "the reference.",
+)
+def keras(spec: Any, fmt: str, check: bool) -> int:
+    """The Keras layers that compute the same thing, and where every weight goes.
+
+    Prints the Keras code, a table mapping every torch parameter to its Keras weight (transposed,
+    GRU gates reordered, biases summed or stacked) and why. With --check, builds both with the
+    same weights (Keras on the torch backend, rnninspect[keras]) and compares outputs and final
+    states with the reference. Exit 0 when equivalent (and every row passes), 1 when no Keras
+    layer is equivalent or a row fails, 3 without Keras for --check.
+    """
+    from rnninspect import api, render
+
+    report = api.keras(spec, check)
+    render.emit(report, fmt)
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
 _FROM_INPUT = "the batch and sequence length are read from --input-shape"
 
 

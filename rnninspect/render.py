@@ -25,6 +25,7 @@ from rnninspect.report import (
     DiagnoseReport,
     ExplainReport,
     InferReport,
+    KerasReport,
     MatrixReport,
     Measured,
     ShapesReport,
@@ -45,6 +46,7 @@ Report = (
     | InferReport
     | ExplainReport
     | DiagnoseReport
+    | KerasReport
 )
 
 
@@ -78,6 +80,8 @@ def _table_view(report: Report, width: int) -> RenderableType:
         return matrix_table(report)
     if isinstance(report, BenchReport):
         return bench_table(report)
+    if isinstance(report, KerasReport):
+        return keras_table(report)
     return shapes_table(report)
 
 
@@ -94,6 +98,8 @@ def _markdown_view(report: Report) -> str:
         return matrix_markdown(report)
     if isinstance(report, BenchReport):
         return bench_markdown(report)
+    if isinstance(report, KerasReport):
+        return keras_markdown(report)
     return shapes_markdown(report)
 
 
@@ -1270,4 +1276,96 @@ def diagnose_markdown(report: DiagnoseReport) -> str:
         out.append(_markdown_table(("tensor", "dim", "got", "expected", "meaning", "hint"), rows))
         out.append("\n")
     out.append(f"{_torch_line(report)}\n\n**{_diagnose_verdict(report)}**\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# keras
+
+
+_KERAS_HEADER = ("layer", "Keras weight", "shape", "from torch", "shape ", "how")
+
+
+def _keras_rows(report: KerasReport) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for row in report.mapping:
+        where = f"{row.layer} {row.direction}" if report.spec.bidirectional else str(row.layer)
+        rows.append(
+            (
+                where,
+                row.keras,
+                _shape(row.keras_shape) if row.keras_shape else "-",
+                " + ".join(row.torch),
+                _shape(row.torch_shape),
+                row.how,
+            )
+        )
+    return rows
+
+
+def _keras_verdict(report: KerasReport) -> str:
+    if report.limits:
+        return "NO KERAS EQUIVALENT: " + report.limits[0] + "."
+    if report.rows is None:
+        return "Mapping only; --check runs both frameworks on these weights."
+    failing = [row.tensor for row in report.rows if not row.ok]
+    if failing:
+        return f"FAIL: Keras {report.keras_version} differs in {', '.join(failing)}."
+    return (
+        f"PASS: Keras {report.keras_version} (torch backend) matches the reference in all "
+        f"{len(report.rows)} rows."
+    )
+
+
+def keras_table(report: KerasReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect keras``."""
+    parts: list[RenderableType] = [Text(report.spec.to_spec_string(), style="bold"), Text("")]
+    parts.append(Text("Keras layers", style="bold"))
+    parts += [Text(f"  {line}") for line in report.code]
+    table = Table(
+        title="Weights, in the order set_weights takes them",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for header in _KERAS_HEADER:
+        table.add_column(header.strip(), no_wrap=header in ("shape", "shape "))
+    for mapped in _keras_rows(report):
+        table.add_row(*mapped)
+    parts += [Text(""), table]
+    parts += [Text(line) for line in report.notes]
+    if report.rows is not None:
+        parity = Table(
+            title="Keras against the float64 reference",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for header in ("tensor", "max abs error", "verdict"):
+            parity.add_column(header, justify="right" if header == "max abs error" else "left")
+        for checked in report.rows:
+            parity.add_row(
+                checked.tensor,
+                _err(checked.comparison.max_abs_err),
+                Text(checked.verdict, style=_VERDICT_STYLE[checked.verdict]),
+            )
+        parts += [Text(""), parity]
+    style = "green" if report.ok else "bold red"
+    parts += [Text(""), Text(_keras_verdict(report), style=style)]
+    return Group(*parts)
+
+
+def keras_markdown(report: KerasReport) -> str:
+    """The ``markdown`` view of ``rnninspect keras``."""
+    out = [f"**`{report.spec.to_spec_string()}`** in Keras\n\n```python\n"]
+    out.append("\n".join(report.code) + "\n```\n\n")
+    out.append(_markdown_table([h.strip() for h in _KERAS_HEADER], _keras_rows(report)))
+    out += [f"\n{line}\n" for line in report.notes]
+    if report.rows is not None:
+        parity = [
+            (f"`{row.tensor}`", _err(row.comparison.max_abs_err), row.verdict)
+            for row in report.rows
+        ]
+        out.append("\n" + _markdown_table(("tensor", "max abs err", "verdict"), parity))
+    out.append(f"\n**{_keras_verdict(report)}**\n")
     return "".join(out)

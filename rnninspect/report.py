@@ -19,6 +19,7 @@ from rnninspect.spec import RNNSpec
 if TYPE_CHECKING:
     from rnninspect.diagnose import Problem
     from rnninspect.infer import Inconsistent, Inferred
+    from rnninspect.keras import WeightMap
     from rnninspect.parity import ParityRow, Tolerance
     from rnninspect.runtime_checks import RuntimeResult
     from rnninspect.steps import StepParity
@@ -568,4 +569,36 @@ class DiagnoseReport:
             "torch_ran": self.torch_ran,
             "torch_error": self.torch_error,
             "torch_note": self.torch_note,
+        }
+
+
+@dataclass(frozen=True)
+class KerasReport:
+    """``rnninspect keras``: the Keras layers, the weight mapping, and with --check both run."""
+
+    spec: RNNSpec
+    versions: dict[str, str]
+    code: list[str]
+    mapping: list[WeightMap]
+    notes: list[str]
+    limits: list[str]
+    rows: list[ParityRow] | None = None
+    keras_version: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No limit, and with --check every row passes."""
+        return not self.limits and all(row.ok for row in self.rows or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.spec.to_dict(),
+            "spec": self.spec.to_spec_string(),
+            "versions": {**self.versions, "keras": self.keras_version},
+            "keras_code": self.code,
+            "mapping": [row.to_dict() for row in self.mapping],
+            "notes": self.notes,
+            "limits": self.limits,
+            "parity": None if self.rows is None else [row.to_dict() for row in self.rows],
+            "ok": self.ok,
         }

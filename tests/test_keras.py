@@ -1,0 +1,90 @@
+"""rnninspect keras: the mapping of every weight (torch-free), and --check running Keras on the
+torch backend against the reference (skipped where Keras is not installed; CI installs it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from rnninspect import keras as mapping
+from rnninspect.cli import main
+from rnninspect.spec import make_spec
+
+
+def run(*args: str) -> tuple[int, dict[str, object], str]:
+    result = CliRunner().invoke(main, ["keras", *args, "--format", "json"])
+    assert result.stdout, result.stderr
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def test_the_mapping_transposes_reorders_and_folds() -> None:
+    gru = {
+        row.keras: row
+        for row in mapping.mapping(make_spec(cell="gru", input_size=4, hidden_size=8))
+    }
+    assert gru["kernel"].keras_shape == (4, 24) and gru["kernel"].torch_shape == (24, 4)
+    assert "gates r,z,n reordered to z,r,h" in gru["kernel"].how
+    assert gru["bias"].keras_shape == (2, 24) and gru["bias"].how.startswith("stacked")
+    lstm = {row.keras: row for row in mapping.mapping(make_spec(cell="lstm", hidden_size=8))}
+    assert lstm["bias"].how == "bias_ih + bias_hh" and lstm["bias"].torch == (
+        "bias_ih_l0",
+        "bias_hh_l0",
+    )
+    stacked = mapping.mapping(make_spec(cell="rnn", num_layers=2, bidirectional=True))
+    assert [(r.layer, r.direction) for r in stacked[::3]] == [
+        (0, "forward"),
+        (0, "backward"),
+        (1, "forward"),
+        (1, "backward"),
+    ]
+    assert stacked[6].keras_shape == (40, 20)  # layer 1 reads both directions of layer 0
+
+
+def test_the_table_prints_without_keras(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "keras", None)
+    result = CliRunner().invoke(main, ["keras", "nn.LSTM(10, 20)"])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "keras.layers.LSTM(20, return_sequences=True, return_state=True)" in text
+    assert "fold into Keras's one exactly" in text
+    result = CliRunner().invoke(main, ["keras", "nn.LSTM(10, 20)", "--check"])
+    assert result.exit_code == 3
+    assert (
+        result.stderr.strip() == "Error: keras --check needs Keras: pip install 'rnninspect[keras]'"
+    )
+
+
+def test_what_has_no_keras_equivalent_is_said() -> None:
+    code, doc, _ = run("nn.LSTM(10, 20, proj_size=5)")
+    assert code == 1 and "Keras's LSTM has no projection" in str(doc["limits"])
+    result = CliRunner().invoke(main, ["keras", "nn.LSTM(10, 20, proj_size=5)", "--check"])
+    assert result.exit_code == 2 and "no Keras layer computes this module" in result.stderr
+    result = CliRunner().invoke(main, ["keras", "nn.GRUCell(4, 8)"])
+    assert result.exit_code == 2 and "not mapped yet" in result.stderr
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize(
+    "options", ["", ", bias=False", ", num_layers=2, bidirectional=True", ", batch_first=True"]
+)
+def test_keras_computes_what_torch_computes(cell: str, options: str) -> None:
+    pytest.importorskip("keras")
+    code, doc, _ = run(f"nn.{cell}(4, 8{options})", "--check")
+    rows = doc["parity"]
+    assert isinstance(rows, list)
+    assert code == 0, rows
+    expected = ["output", "h_n", "c_n"] if cell == "LSTM" else ["output", "h_n"]
+    assert [row["tensor"] for row in rows] == expected
+    assert all(row["max_abs_err"] < 1e-5 for row in rows)
+
+
+def test_a_wrong_gate_order_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("keras")
+    monkeypatch.setattr(mapping, "GRU_FROM_TORCH", (0, 1, 2))  # torch's order left as it is
+    code, doc, _ = run("nn.GRU(4, 8)", "--check")
+    assert code == 1
+    rows = doc["parity"]
+    assert isinstance(rows, list) and all(row["verdict"] == "fail" for row in rows)
