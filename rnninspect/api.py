@@ -12,8 +12,6 @@ from torch import Tensor
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
-from rnninspect.parity import compare
-from rnninspect.reference import reference_forward
 from rnninspect.report import (
     DiagnoseReport,
     ExplainReport,
@@ -36,9 +34,10 @@ def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport
     shape torch produced beside the shape model's.
 
     On the meta device torch computes every shape and no number, so nothing is allocated and
-    no size is refused: ``shapes "nn.LSTM(1024, 4096, num_layers=8)" --seq-len 2000`` answers
-    at once. The memory estimate is reported against ``max_memory`` (default: 80% of what this
-    process may use), the limit the commands that compute refuse at.
+    no size is refused for memory; torch's meta forward still steps through time, so the
+    layer-steps are capped at :data:`MAX_META_STEPS`. The memory estimate is reported against
+    ``max_memory`` (default: 80% of what this process may use), the limit the commands that
+    compute refuse at.
     """
     steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
     if steps > MAX_META_STEPS:
@@ -188,7 +187,8 @@ def keras(spec: RNNSpec, check: bool = False) -> KerasReport:
     ``check``, both run on the same weights and input, Keras's results judged against the
     float64 reference row by row."""
     from rnninspect import keras as mapping
-    from rnninspect.parity import default_tolerance, judge
+    from rnninspect.parity import compare_rows, default_tolerance, judge
+    from rnninspect.runs import reference_side
 
     report = KerasReport(
         spec,
@@ -207,16 +207,12 @@ def keras(spec: RNNSpec, check: bool = False) -> KerasReport:
     with torch_warnings(), torch.no_grad():
         module = torch_module(spec)
         inputs = example_inputs(spec)
-        state = module.state_dict()
-        found = mapping.run_keras(spec, state, inputs)
-        params = {name: value.to(torch.float64) for name, value in state.items()}
-        wide = {name: value.to(torch.float64) for name, value in inputs.items()}
-        expected = reference_forward(spec, params, wide)
+        found = mapping.run_keras(spec, module.state_dict(), inputs)
+        reference, _, wide = reference_side(spec, module, inputs, torch.device("cpu"))
+        expected = reference(wide)
     tolerance = default_tolerance(torch.float32)
-    rows = [
-        judge(name, compare(found.get(name), value, tolerance), tolerance, None, None)
-        for name, value in expected.items()
-    ]
+    compared = compare_rows(found, expected, tolerance, torch.float32)
+    rows = [judge(name, c, tolerance, None, None) for name, c in compared.items()]
     return dataclasses.replace(report, rows=rows, keras_version=library.__version__)
 
 

@@ -13,7 +13,9 @@ A row's verdict is one of three:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +128,40 @@ def compare(actual: Tensor | None, expected: Tensor | None, tol: Tolerance) -> C
         actual=a[index].item(),
         expected=e[index].item(),
     )
+
+
+def compare_rows(
+    found: Mapping[str, Tensor | None],
+    expected: Mapping[str, Tensor | None],
+    tolerance: Tolerance,
+    dtype: torch.dtype,
+    misshapen: Mapping[str, str] | None = None,
+) -> dict[str, Comparison]:
+    """Every expected row, measured on what the tested side ``found``.
+
+    A result in another dtype than the one asked for fails its row (its error is still
+    shown): a kernel that computes in float32 when float64 was asked can land inside the
+    float64 tolerance by luck of the data, never by design. Where a result came back in the
+    wrong shape (``misshapen``), no upstream gradient could be applied to it, so the gradient
+    rows cannot be compared and say so.
+    """
+    rows = {}
+    for name, reference in expected.items():
+        value = found.get(name)
+        comparison = compare(value, reference, tolerance)
+        if value is not None and value.dtype != dtype and comparison.problem is None:
+            problem = f"dtype {_dtype_name(value.dtype)}, where {_dtype_name(dtype)} was asked"
+            comparison = dataclasses.replace(comparison, problem=problem)
+        if name.startswith("grad:") and misshapen:
+            shapes = "; ".join(misshapen.values())
+            problem = f"not comparable: {shapes}, so the upstream gradient could not be applied"
+            comparison = Comparison(math.nan, math.nan, math.inf, problem=problem)
+        rows[name] = comparison
+    return rows
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _scale(expected: Tensor) -> float:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from rnninspect.spec import RNNInspectError
+from rnninspect.reference import reference_forward
+from rnninspect.spec import RNNInspectError, RNNSpec
 
 
 class ImplementationFailed(RNNInspectError):
@@ -93,3 +94,20 @@ def without_grad(forward: Forward, inputs: Mapping[str, Tensor]) -> Callable[[],
             return forward(inputs)
 
     return run
+
+
+def reference_side(
+    spec: RNNSpec,
+    module: nn.Module,
+    inputs: Mapping[str, Tensor],
+    device: torch.device,
+    dtype: torch.dtype = torch.float64,
+) -> Side:
+    """The reference's forward, the module's weights and the inputs, cast to ``dtype`` on
+    ``device``: what :func:`run_with_grads` and the timer take."""
+    params = {
+        name: value.detach().to(device, dtype).requires_grad_(True)
+        for name, value in module.named_parameters()
+    }
+    cast = {name: value.to(device, dtype) for name, value in inputs.items()}
+    return (lambda x: reference_forward(spec, params, x)), params, cast

@@ -9,7 +9,6 @@ gradients (compile, export); ONNX Runtime's rows are forward only, and the resul
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,8 @@ from torch import Tensor, nn
 
 from rnninspect import output
 from rnninspect.build import example_inputs, upstream_gradients
-from rnninspect.parity import Comparison, ParityRow, Tolerance, compare, judge
-from rnninspect.reference import reference_forward
-from rnninspect.runs import run_with_grads
+from rnninspect.parity import ParityRow, Tolerance, compare_rows, judge
+from rnninspect.runs import reference_side, run_with_grads
 from rnninspect.runtimes import RuntimeFailed, prepare
 from rnninspect.runtimes.base import Prepared
 from rnninspect.spec import RNNSpec
@@ -144,11 +142,6 @@ def _judge(
     result = RuntimeResult(
         name, prepared.detail, _length(spec), _batch(spec), gradients=prepared.gradients
     )
-    params = {
-        key: value.detach().to(ref_device, torch.float64).requires_grad_(True)
-        for key, value in module.named_parameters()
-    }
-    cast = {key: value.to(ref_device, torch.float64) for key, value in inputs.items()}
     upstream = upstream_gradients(spec, device)
     try:
         if prepared.gradients:
@@ -157,27 +150,21 @@ def _judge(
                 return prepared.run(x, spec)
 
             tested = run_with_grads(forward, prepared.parameters, inputs, upstream)
-            tested_rows = tested.rows()
+            tested_rows, misshapen = tested.rows(), tested.misshapen
         else:
             with torch.no_grad():
-                tested_rows = dict(prepared.run(inputs, spec))
+                tested_rows, misshapen = dict(prepared.run(inputs, spec)), {}
     except RuntimeFailed as exc:
         result.error = str(exc)
         return result
     except Exception as exc:
         result.error = str(RuntimeFailed("run", exc))
         return result
-    reference = run_with_grads(lambda x: reference_forward(spec, params, x), params, cast, upstream)
+    reference = run_with_grads(*reference_side(spec, module, inputs, ref_device), upstream)
     expected = reference.rows() if prepared.gradients else dict(reference.outputs)
-    for row, value in expected.items():
-        comparison = compare(tested_rows.get(row), value, tolerance)
-        if value is not None and tested_rows.get(row) is not None:
-            got = tested_rows[row]
-            assert got is not None
-            if got.dtype != inputs["input"].dtype and comparison.problem is None:
-                problem = f"dtype {got.dtype}, where {inputs['input'].dtype} was asked"
-                comparison = dataclasses.replace(comparison, problem=problem)
-        if row.startswith("grad:") and row not in tested_rows:
-            comparison = Comparison(math.nan, math.nan, math.inf, problem="no such gradient")
-        result.rows.append(judge(row, comparison, tolerance, None, None))
+    dtype = inputs["input"].dtype
+    comparisons = compare_rows(tested_rows, expected, tolerance, dtype, misshapen)
+    result.rows = [
+        judge(row, comparison, tolerance, None, None) for row, comparison in comparisons.items()
+    ]
     return result

@@ -10,7 +10,6 @@ implementation's own; it also runs in the implementation's dtype to measure the 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +27,15 @@ from rnninspect.build import (
     upstream_gradients,
 )
 from rnninspect.impl import Factory, build, load_factory
-from rnninspect.parity import Comparison, Tolerance, compare, default_tolerance, judge
-from rnninspect.reference import reference_forward
+from rnninspect.parity import Tolerance, compare, compare_rows, default_tolerance, judge
 from rnninspect.report import VerifyReport, versions
-from rnninspect.runs import Forward, ImplementationFailed, Run, Side, run_with_grads
+from rnninspect.runs import (
+    Forward,
+    ImplementationFailed,
+    Side,
+    reference_side,
+    run_with_grads,
+)
 from rnninspect.runtime_checks import RuntimeResult, check_runtime
 from rnninspect.runtimes.base import Prepared
 from rnninspect.signals import TimeLimitExceeded, time_limit
@@ -218,11 +222,13 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 upstream,
             )
 
-        exact = run_with_grads(*_reference_side(spec, module, inputs, ref_device), upstream)
-        same = run_with_grads(*_reference_side(spec, module, inputs, ref_device, dtype), upstream)
+        exact = run_with_grads(*reference_side(spec, module, inputs, ref_device), upstream)
+        same = run_with_grads(*reference_side(spec, module, inputs, ref_device, dtype), upstream)
         judged_against = exact if options.reference_dtype == "float64" else same
 
-        comparisons = _compared(tested, judged_against, tolerance, dtype)
+        comparisons = compare_rows(
+            tested.rows(), judged_against.rows(), tolerance, dtype, tested.misshapen
+        )
         steps: StepParity | None = None
         if not spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
             try:
@@ -363,54 +369,6 @@ def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, A
     }
 
 
-def _reference_side(
-    spec: RNNSpec,
-    module: nn.Module,
-    inputs: Mapping[str, Tensor],
-    device: torch.device,
-    dtype: torch.dtype = torch.float64,
-) -> tuple[Forward, dict[str, Tensor], dict[str, Tensor]]:
-    """The reference's forward, the module's weights and the inputs, cast to ``dtype`` on
-    ``device``: what :func:`run_with_grads` and the timer take."""
-    params = {
-        name: value.detach().to(device, dtype).requires_grad_(True)
-        for name, value in module.named_parameters()
-    }
-    cast = {name: value.to(device, dtype) for name, value in inputs.items()}
-    return (lambda x: reference_forward(spec, params, x)), params, cast
-
-
-def _compared(
-    tested: Run, reference: Run, tolerance: Tolerance, dtype: torch.dtype
-) -> dict[str, Comparison]:
-    """Every row of the reference, measured on the tested side.
-
-    A result in another dtype than the one asked for fails its row (its error is still
-    shown): a kernel that computes in float32 when float64 was asked can land inside the
-    float64 tolerance by luck of the data, never by design. Where a result came back in the
-    wrong shape, no upstream gradient could be applied to it, so the gradient rows cannot be
-    compared and say so.
-    """
-    found = tested.rows()
-    rows = {}
-    for name, expected in reference.rows().items():
-        value = found.get(name)
-        comparison = compare(value, expected, tolerance)
-        if value is not None and value.dtype != dtype and comparison.problem is None:
-            problem = f"dtype {_dtype_name(value.dtype)}, where {_dtype_name(dtype)} was asked"
-            comparison = dataclasses.replace(comparison, problem=problem)
-        if name.startswith("grad:") and tested.misshapen:
-            shapes = "; ".join(tested.misshapen.values())
-            problem = f"not comparable: {shapes}, so the upstream gradient could not be applied"
-            comparison = Comparison(math.nan, math.nan, math.inf, problem=problem)
-        rows[name] = comparison
-    return rows
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def _timings(
     spec: RNNSpec,
     module: nn.Module,
@@ -427,7 +385,7 @@ def _timings(
             dict(module.named_parameters()),
             inputs,
         ),
-        "reference": _reference_side(spec, module, inputs, ref_device),
+        "reference": reference_side(spec, module, inputs, ref_device),
     }
     if options.impl is not None:
         sides["implementation"] = (
