@@ -158,6 +158,27 @@ def timeout_option(help: str) -> Decorator:
     return click.option("--timeout", type=float, metavar="S", help=help)
 
 
+def runtime_options(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--runtime``, ``--exporter`` and ``--compile-backend``, for verify and bench."""
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--compile-backend",
+            metavar="NAME",
+            help="torch.compile's backend for --runtime compile.  [default: inductor]",
+        )(command)
+        command = click.option(
+            "--exporter",
+            type=click.Choice(["dynamo", "legacy"]),
+            help="The ONNX exporter for --runtime onnx.  [default: dynamo, as torch's]",
+        )(command)
+        return click.option("--runtime", "runtimes", multiple=True, metavar="R[,R...]", help=help)(
+            command
+        )
+
+    return add
+
+
 def allow_inconclusive_option(help: str) -> Decorator:
     return click.option("--allow-inconclusive", is_flag=True, help=help)
 
@@ -362,23 +383,9 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
 )
 @max_memory_option()
 @timeout_option("Fail the run if it takes longer than S seconds.  [default: no limit]")
-@click.option(
-    "--runtime",
-    "runtimes",
-    multiple=True,
-    metavar="R[,R...]",
-    help="Also judge the module on these runtimes: eager, compile, export, onnx (comma-separated "
-    "or repeated).  [default: eager]",
-)
-@click.option(
-    "--exporter",
-    type=click.Choice(["dynamo", "legacy"]),
-    help="The ONNX exporter for --runtime onnx.  [default: dynamo, as torch's]",
-)
-@click.option(
-    "--compile-backend",
-    metavar="NAME",
-    help="torch.compile's backend for --runtime compile.  [default: inductor]",
+@runtime_options(
+    "Also judge the module on these runtimes: eager, compile, export, onnx (comma-separated "
+    "or repeated).  [default: eager]"
 )
 @click.option(
     "--onnx",
@@ -472,23 +479,9 @@ def verify(
 )
 @tf32_option("Allow TF32 on CUDA.")
 @max_memory_option()
-@click.option(
-    "--runtime",
-    "runtimes",
-    multiple=True,
-    metavar="R[,R...]",
-    help="Also time these runtimes' forward beside the module: eager, compile, export, onnx.  "
-    "[default: eager]",
-)
-@click.option(
-    "--exporter",
-    type=click.Choice(["dynamo", "legacy"]),
-    help="The ONNX exporter for --runtime onnx.  [default: dynamo, as torch's]",
-)
-@click.option(
-    "--compile-backend",
-    metavar="NAME",
-    help="torch.compile's backend for --runtime compile.  [default: inductor]",
+@runtime_options(
+    "Also time these runtimes' forward beside the module: eager, compile, export, onnx.  "
+    "[default: eager]"
 )
 def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, **given: Any) -> int:
     """Time torch's module and the reference, forward (and backward with --backward).

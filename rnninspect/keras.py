@@ -20,7 +20,6 @@ on the torch backend, in this process), from the ``rnninspect[keras]`` extra.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -304,7 +303,3 @@ def _layer(keras: Any, spec: RNNSpec) -> Any:
         options["reset_after"] = True
     layer = getattr(keras.layers, KERAS_LAYER[spec.cell.family])(spec.hidden_size, **options)
     return keras.layers.Bidirectional(layer) if spec.bidirectional else layer
-
-
-def total(shape: tuple[int, ...]) -> int:
-    return math.prod(shape) if shape else 0

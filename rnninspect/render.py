@@ -9,7 +9,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from rich import box
@@ -55,52 +55,18 @@ def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | Non
     console = Console(file=file, width=width, highlight=False, soft_wrap=False)
     if fmt == "json":
         _write(console, to_json(report) + "\n")
-    elif fmt == "markdown":
-        _write(console, _markdown_view(report))
     else:
-        _print(console, _table_view(report, console.width))
+        table, markdown = _VIEWS[type(report)]
+        if fmt == "markdown":
+            _write(console, markdown(report))
+        else:
+            _print(console, table(report, console.width))
 
 
 def _write(console: Console, text: str) -> None:
     """Markdown and JSON as the stream can take them: nothing unsafe from outside, our symbols
     in ASCII where the stream cannot encode them."""
     write_stream(console.file, encodable(printable(text), console.file))
-
-
-def _table_view(report: Report, width: int) -> RenderableType:
-    if isinstance(report, VerifyReport):
-        return verify_table(report)
-    if isinstance(report, DiagnoseReport):
-        return diagnose_table(report)
-    if isinstance(report, ExplainReport):
-        return explain_table(report, width)
-    if isinstance(report, InferReport):
-        return infer_table(report)
-    if isinstance(report, MatrixReport):
-        return matrix_table(report)
-    if isinstance(report, BenchReport):
-        return bench_table(report)
-    if isinstance(report, KerasReport):
-        return keras_table(report)
-    return shapes_table(report)
-
-
-def _markdown_view(report: Report) -> str:
-    if isinstance(report, VerifyReport):
-        return verify_markdown(report)
-    if isinstance(report, DiagnoseReport):
-        return diagnose_markdown(report)
-    if isinstance(report, ExplainReport):
-        return explain_markdown(report)
-    if isinstance(report, InferReport):
-        return infer_markdown(report)
-    if isinstance(report, MatrixReport):
-        return matrix_markdown(report)
-    if isinstance(report, BenchReport):
-        return bench_markdown(report)
-    if isinstance(report, KerasReport):
-        return keras_markdown(report)
-    return shapes_markdown(report)
 
 
 def _print(console: Console, renderable: RenderableType) -> None:
@@ -1369,3 +1335,16 @@ def keras_markdown(report: KerasReport) -> str:
         out.append("\n" + _markdown_table(("tensor", "max abs err", "verdict"), parity))
     out.append(f"\n**{_keras_verdict(report)}**\n")
     return "".join(out)
+
+
+#: Each report's table view (given the terminal's width) and markdown view.
+_VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], str]]] = {
+    ShapesReport: (lambda report, width: shapes_table(report), shapes_markdown),
+    VerifyReport: (lambda report, width: verify_table(report), verify_markdown),
+    BenchReport: (lambda report, width: bench_table(report), bench_markdown),
+    MatrixReport: (lambda report, width: matrix_table(report), matrix_markdown),
+    InferReport: (lambda report, width: infer_table(report), infer_markdown),
+    ExplainReport: (explain_table, explain_markdown),
+    DiagnoseReport: (lambda report, width: diagnose_table(report), diagnose_markdown),
+    KerasReport: (lambda report, width: keras_table(report), keras_markdown),
+}

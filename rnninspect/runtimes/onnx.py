@@ -204,8 +204,6 @@ def _export(
                 )
         with open(path, "rb") as handle_in:
             return handle_in.read()
-    except RuntimeUnavailable:
-        raise
     except Exception as exc:
         raise RuntimeFailed(f"torch.onnx.export ({exporter})", exc) from None
     finally:
