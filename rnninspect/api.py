@@ -28,31 +28,39 @@ from rnninspect.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 #: The most layer-steps shapes runs on the meta device, where each takes about 2 ms.
 MAX_META_STEPS = 100_000
 
+#: The largest forward pass shapes runs on the CPU rather than the meta device.
+SMALL_RUN = 64 * 2**20
+
 
 def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport:
-    """Build the real module and run one forward pass on torch's meta device, and set every
-    shape torch produced beside the shape model's.
+    """Build the real module and run one forward pass, and set every shape torch produced
+    beside the shape model's.
 
-    On the meta device torch computes every shape and no number, so nothing is allocated and
-    no size is refused for memory; torch's meta forward still steps through time, so the
-    layer-steps are capped at :data:`MAX_META_STEPS`. The memory estimate is reported against
-    ``max_memory`` (default: 80% of what this process may use), the limit the commands that
-    compute refuse at.
+    A small configuration (its forward under :data:`SMALL_RUN` and the memory limit) runs on
+    the CPU, which takes milliseconds; any other runs on torch's meta device, which computes
+    every shape and no number, so nothing is allocated and no size is refused for memory. The
+    meta forward still steps through time (and its first call imports torch's decompositions,
+    about a second), so its layer-steps are capped at :data:`MAX_META_STEPS`. The memory
+    estimate is reported against ``max_memory`` (default: 80% of what this process may use),
+    the limit the commands that compute refuse at.
     """
+    estimate = memory.estimate(spec)
+    limit = memory.default_limit() if max_memory is None else max_memory
+    device = "cpu" if estimate.shapes <= min(SMALL_RUN, limit) else "meta"
     steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
-    if steps > MAX_META_STEPS:
+    if device == "meta" and steps > MAX_META_STEPS:
         raise SpecError(
             f"shapes runs torch's forward on the meta device one step at a time (about 2 ms a "
             f"step): seq_len x num_layers x directions = {steps:,} steps is over "
             f"{MAX_META_STEPS:,}; a shorter --seq-len gives the same shapes but L"
         )
-    estimate = memory.estimate(spec)
-    limit = memory.default_limit() if max_memory is None else max_memory
 
     with torch_warnings() as warned, torch.no_grad():
-        module = torch_module(spec, device="meta")
-        inputs = example_inputs(spec, device="meta")
+        module = torch_module(spec, device=device)
+        inputs = example_inputs(spec, device=device)
         produced = {**inputs, **run_module(module, spec, inputs, keep_packed=True)}
+    # oneDNN's note on projections is about speed, which shapes does not measure
+    warned = [message for message in warned if "oneDNN" not in message]
 
     predicted_tensors = {t.name: t for t in tensor_shapes(spec)}
     shapes = {name: tuple(value.shape) for name, value in produced.items()}
@@ -83,6 +91,7 @@ def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport
         memory=estimate,
         memory_limit=limit,
         warnings=warned,
+        computed_on=device,
     )
 
 

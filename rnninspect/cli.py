@@ -319,16 +319,16 @@ def main() -> None:
 @main.command()
 @with_config
 @max_memory_option(
-    "The limit to show the memory estimate against (8GiB, 500MB, 2G); shapes itself runs on "
-    "the meta device and refuses no size."
+    "The limit to show the memory estimate against (8GiB, 500MB, 2G); shapes itself runs "
+    "anything larger than a small run on the meta device and refuses no size."
 )
 def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     """Every tensor and parameter of the module, each dimension named.
 
-    Builds the real torch module and runs one forward pass on torch's meta device, which
-    computes every shape and no number (nothing is allocated), and reports the shapes torch
-    produced, checked against rnninspect's shape model. A disagreement is a bug in rnninspect:
-    it is shown with both sides, exit 1.
+    Builds the real torch module and runs one forward pass, on the CPU when it is small and
+    otherwise on torch's meta device, which computes every shape and no number (nothing is
+    allocated), and reports the shapes torch produced, checked against rnninspect's shape
+    model. A disagreement is a bug in rnninspect: it is shown with both sides, exit 1.
     """
     from rnninspect import api, memory, render
 

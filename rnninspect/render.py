@@ -266,11 +266,14 @@ def _memory_line(report: ShapesReport) -> str:
     return line
 
 
-#: Said under every shapes table: where its numbers come from.
-META_NOTE = (
-    "Shapes from torch's own forward pass on the meta device: every shape computed, no number, "
-    "nothing allocated."
-)
+def _source_line(report: ShapesReport) -> str:
+    """Said under every shapes table: where its shapes come from."""
+    if report.computed_on == "meta":
+        return (
+            "Shapes from torch's own forward pass on the meta device: every shape computed, "
+            "no number, nothing allocated."
+        )
+    return f"Shapes from torch's own forward pass on the {report.computed_on.upper()}."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +313,11 @@ def shapes_table(report: ShapesReport) -> RenderableType:
             params.add_row(row.name, _shape(row.shape), f"{row.numel:,}", *_axes(row))
         params.add_section()
     params.add_row(Text("total", style="bold"), "", f"{report.total_params:,}")
-    parts += [params, Text(_memory_line(report), style="dim"), Text(META_NOTE, style="dim")]
+    parts += [
+        params,
+        Text(_memory_line(report), style="dim"),
+        Text(_source_line(report), style="dim"),
+    ]
 
     if report.mismatches:
         parts.append(
@@ -369,7 +376,7 @@ def shapes_markdown(report: ShapesReport) -> str:
     rows.append(("**total**", "", "", f"**{report.total_params:,}**", "", ""))
     header = ("group", "parameter", "shape", "numel", "rows", "cols")
     out.append(_markdown_table(header, rows))
-    out.append(f"\n{_memory_line(report)}\n\n{META_NOTE}\n")
+    out.append(f"\n{_memory_line(report)}\n\n{_source_line(report)}\n")
     if report.mismatches:
         out.append("\n**The shape model disagrees with torch (a bug in rnninspect):**\n\n")
         out += [f"- {line}\n" for line in report.mismatches]

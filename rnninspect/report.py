@@ -66,6 +66,7 @@ class ShapesReport:
     memory: MemoryEstimate
     memory_limit: int
     warnings: list[str] = field(default_factory=list)
+    computed_on: str = "meta"
 
     @property
     def total_params(self) -> int:
@@ -90,7 +91,7 @@ class ShapesReport:
             "tensors": [_tensor_dict(row) for row in self.tensors],
             "parameters": [_parameter_dict(row) for row in self.parameters],
             "total_params": self.total_params,
-            "computed_on": "meta",
+            "computed_on": self.computed_on,
             "memory": {
                 "parameters_bytes": self.memory.parameters,
                 "tensors_bytes": self.memory.tensors,

@@ -355,3 +355,10 @@ def test_narrow_terminals_wrap_or_stack_never_cut(args: list[str], width: int) -
         assert "batch=1" in text and "batch=2" in text and "ratio" in text
     if args[0] == "explain":
         assert "layer 1 →" in text and "[*]" in text
+
+
+def test_a_small_module_runs_on_the_cpu_and_says_so(runner: CliRunner) -> None:
+    code, out, _ = invoke(runner, "shapes", "--format", "json")
+    assert code == 0 and json.loads(out)["computed_on"] == "cpu"
+    code, out, _ = invoke(runner, "shapes")
+    assert "Shapes from torch's own forward pass on the CPU." in out
