@@ -102,12 +102,14 @@ def reference_side(
     inputs: Mapping[str, Tensor],
     device: torch.device,
     dtype: torch.dtype = torch.float64,
+    reset_after: bool = True,
 ) -> Side:
     """The reference's forward, the module's weights and the inputs, cast to ``dtype`` on
-    ``device``: what :func:`run_with_grads` and the timer take."""
+    ``device``: what :func:`run_with_grads` and the timer take (``reset_after=False``: Keras's
+    GRU variant, for ``rnninspect keras``)."""
     params = {
         name: value.detach().to(device, dtype).requires_grad_(True)
         for name, value in module.named_parameters()
     }
     cast = {name: value.to(device, dtype) for name, value in inputs.items()}
-    return (lambda x: reference_forward(spec, params, x)), params, cast
+    return (lambda x: reference_forward(spec, params, x, reset_after)), params, cast

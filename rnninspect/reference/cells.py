@@ -70,3 +70,23 @@ def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor
     z = torch.sigmoid(i_z + h_z)
     n = torch.tanh(i_n + r * h_n)
     return (1 - z) * n + z * h
+
+
+def gru_step_reset_before(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
+    """Keras's GRU with ``reset_after=False`` (the Keras 1 / TF1 default), in torch's names and
+    gate order: the reset gate scales h *before* the recurrent product, so ``b_hn`` sits outside
+    it. No torch module computes this; ``rnninspect keras --no-reset-after`` checks Keras
+    against it::
+
+    r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+    z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+    n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    h' = (1 - z) * n + z * h
+    """
+    w_hr, w_hz, w_hn = w_hh.chunk(3, dim=0)  # each (H_cell, H_cell)
+    b_r, b_z, b_n = (None, None, None) if b_hh is None else b_hh.chunk(3)
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)  # each (N, H_cell)
+    r = torch.sigmoid(i_r + _recurrent(h, w_hr, b_r))
+    z = torch.sigmoid(i_z + _recurrent(h, w_hz, b_z))
+    n = torch.tanh(i_n + _recurrent(r * h, w_hn, b_n))
+    return (1 - z) * n + z * h

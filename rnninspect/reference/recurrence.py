@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnninspect.reference.cells import gru_step, lstm_step, rnn_step
+from rnninspect.reference.cells import gru_step, gru_step_reset_before, lstm_step, rnn_step
 from rnninspect.spec import RNNSpec
 
 
@@ -51,15 +51,22 @@ class DirectionWeights:
 
 
 def step(
-    spec: RNNSpec, weights: DirectionWeights, gi: Tensor, h: Tensor, c: Tensor | None
+    spec: RNNSpec,
+    weights: DirectionWeights,
+    gi: Tensor,
+    h: Tensor,
+    c: Tensor | None,
+    reset_after: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
-    """One step of the spec's cell from the projected input ``gi`` (N, G*H_cell)."""
+    """One step of the spec's cell from the projected input ``gi`` (N, G*H_cell); a GRU with
+    ``reset_after=False`` takes Keras's variant (:func:`gru_step_reset_before`)."""
     family = spec.cell.family
     if family == "lstm":
         assert c is not None, "an LSTM step needs its cell state"
         return lstm_step(gi, h, c, weights.w_hh, weights.b_hh, weights.w_hr)
     if family == "gru":
-        return gru_step(gi, h, weights.w_hh, weights.b_hh), None
+        gru = gru_step if reset_after else gru_step_reset_before
+        return gru(gi, h, weights.w_hh, weights.b_hh), None
     return rnn_step(gi, h, weights.w_hh, weights.b_hh, spec.nonlinearity), None
 
 
@@ -71,6 +78,7 @@ def run_direction(
     c: Tensor | None,
     reverse: bool,
     valid: Tensor | None = None,
+    reset_after: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """One layer in one direction over the whole sequence.
 
@@ -84,7 +92,7 @@ def run_direction(
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     outputs: list[Tensor] = [h] * x.shape[0]
     for t in steps:
-        h_next, c_next = step(spec, weights, gi[t], h, c)  # (N, H_out), (N, H_cell)
+        h_next, c_next = step(spec, weights, gi[t], h, c, reset_after)  # (N, H_out), (N, H_cell)
         if valid is None:
             h, c = h_next, c_next
             outputs[t] = h
@@ -102,7 +110,12 @@ def direction_suffixes(spec: RNNSpec, layer: int) -> list[str]:
 
 
 def run_sequence(
-    spec: RNNSpec, params: Mapping[str, Tensor], x: Tensor, h0: Tensor, c0: Tensor | None
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    reset_after: bool = True,
 ) -> dict[str, Tensor]:
     """RNN, LSTM or GRU over a whole sequence, every layer and direction.
 
@@ -131,7 +144,7 @@ def run_sequence(
             weights = DirectionWeights.of(params, suffix)
             c = None if c0 is None else c0[index]
             out, h, c = run_direction(
-                spec, weights, layer_input, h0[index], c, direction == 1, valid
+                spec, weights, layer_input, h0[index], c, direction == 1, valid, reset_after
             )
             outputs.append(out)  # (L, N, H_out)
             h_n.append(h)
@@ -154,14 +167,19 @@ def run_sequence(
 
 
 def run_cell(
-    spec: RNNSpec, params: Mapping[str, Tensor], x: Tensor, h0: Tensor, c0: Tensor | None
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    reset_after: bool = True,
 ) -> dict[str, Tensor]:
     """RNNCell, LSTMCell or GRUCell: one step. x (N, H_in) or (H_in,) unbatched."""
     weights = DirectionWeights.of(params, "")
     if spec.unbatched:
         x, h0 = x.unsqueeze(0), h0.unsqueeze(0)  # (1, H_in), (1, H_out)
         c0 = None if c0 is None else c0.unsqueeze(0)
-    h1, c1 = step(spec, weights, weights.project_input(x), h0, c0)
+    h1, c1 = step(spec, weights, weights.project_input(x), h0, c0, reset_after)
     if spec.unbatched:
         h1 = h1.squeeze(0)
         c1 = None if c1 is None else c1.squeeze(0)
@@ -169,12 +187,16 @@ def run_cell(
 
 
 def reference_forward(
-    spec: RNNSpec, params: Mapping[str, Tensor], inputs: Mapping[str, Tensor]
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    reset_after: bool = True,
 ) -> dict[str, Tensor]:
     """The reference's forward pass, by the contract's tensor names.
 
     ``params`` by torch's parameter names; ``inputs`` holds ``input``, ``h0`` and, for the
     LSTM classes, ``c0``. Returns ``output``, ``h_n`` (``c_n``) or, for a Cell, ``h1`` (``c1``).
+    ``reset_after=False`` runs a GRU as Keras's variant of that name, which torch lacks.
     """
     run = run_cell if spec.cell.is_cell else run_sequence
-    return run(spec, params, inputs["input"], inputs["h0"], inputs.get("c0"))
+    return run(spec, params, inputs["input"], inputs["h0"], inputs.get("c0"), reset_after)
