@@ -13,6 +13,8 @@ from torch import Tensor
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
 from rnninspect.report import (
+    ConvertedModule,
+    ConvertReport,
     DiagnoseReport,
     ExplainReport,
     InferReport,
@@ -141,7 +143,7 @@ def trained(
 ) -> tuple[RNNSpec, dict[str, Tensor]]:
     """``--weights FILE --prefix P``: the module's configuration (weights first, the given
     settings for what they do not record) and its state dict under torch's own names."""
-    from rnninspect.checkpoint import load_tensors
+    from rnninspect.checkpoint import dense, load_tensors
     from rnninspect.infer import infer_modules, select, spec_with_weights
     from rnninspect.reparam import rebuild
 
@@ -154,22 +156,8 @@ def trained(
         settings = {"cell": cell.value, **from_spec, **settings}
     spec = spec_with_weights(module, settings)
     start = f"{module.prefix}." if module.prefix else ""
-    state = {name: _dense(tensors[start + name], start + name, path) for name in module.shapes}
+    state = {name: dense(tensors[start + name], start + name, path) for name in module.shapes}
     return spec, state
-
-
-def _dense(value: Tensor, key: str, path: str | Path) -> Tensor:
-    """A weight as a module takes it: dense, floating point, contiguous; else a clear refusal
-    that names the key (a sparse or quantized tensor would crash ``load_state_dict``)."""
-    from rnninspect.checkpoint import CheckpointError
-    from rnninspect.text import printable
-
-    where = f"{path}: {printable(key)}"
-    if value.layout != torch.strided:
-        raise CheckpointError(f"{where} holds a {value.layout} tensor, not a dense weight")
-    if value.is_quantized or not value.is_floating_point():
-        raise CheckpointError(f"{where} holds {value.dtype} values, not floating-point weights")
-    return value.contiguous()
 
 
 def explain(spec: RNNSpec) -> ExplainReport:
@@ -191,10 +179,11 @@ def explain(spec: RNNSpec) -> ExplainReport:
     )
 
 
-def keras(spec: RNNSpec, check: bool = False) -> KerasReport:
+def keras(spec: RNNSpec, check: bool = False, reset_after: bool = True) -> KerasReport:
     """The Keras layers that compute ``spec``'s module and where every weight goes; with
     ``check``, both run on the same weights and input, Keras's results judged against the
-    float64 reference row by row."""
+    float64 reference row by row. ``reset_after=False`` maps a GRU to Keras's variant of that
+    name, which no torch module computes: it is judged against the reference's variant."""
     from rnninspect import keras as mapping
     from rnninspect.parity import compare_rows, default_tolerance, judge
     from rnninspect.runs import reference_side
@@ -202,10 +191,11 @@ def keras(spec: RNNSpec, check: bool = False) -> KerasReport:
     report = KerasReport(
         spec,
         versions(torch.__version__),
-        mapping.layer_code(spec),
-        mapping.mapping(spec),
-        mapping.notes(spec),
+        mapping.layer_code(spec, reset_after),
+        mapping.mapping(spec, reset_after),
+        mapping.notes(spec, reset_after),
         mapping.limits(spec),
+        reset_after=reset_after if spec.cell.family == "gru" else None,
     )
     if not check:
         return report
@@ -213,16 +203,93 @@ def keras(spec: RNNSpec, check: bool = False) -> KerasReport:
         raise SpecError(f"keras --check: no Keras layer computes this module: {report.limits[0]}")
     memory.check(memory.estimate(spec).verify, memory.default_limit(), "keras --check")
     library = mapping.import_keras()
+    cpu = torch.device("cpu")
     with torch_warnings(), torch.no_grad():
         module = torch_module(spec)
         inputs = example_inputs(spec)
-        found = mapping.run_keras(spec, module.state_dict(), inputs)
-        reference, _, wide = reference_side(spec, module, inputs, torch.device("cpu"))
+        layers = mapping.build_layers(library, spec, module.state_dict(), reset_after)
+        found = mapping.run_layers(spec, layers, inputs)
+        reference, _, wide = reference_side(spec, module, inputs, cpu, reset_after=reset_after)
         expected = reference(wide)
     tolerance = default_tolerance(torch.float32)
     compared = compare_rows(found, expected, tolerance, torch.float32)
     rows = [judge(name, c, tolerance, None, None) for name, c in compared.items()]
     return dataclasses.replace(report, rows=rows, keras_version=library.__version__)
+
+
+def convert(
+    file: str | Path,
+    to: str,
+    output: str | Path,
+    prefix: str | None = None,
+    nonlinearity: str | None = None,
+) -> ConvertReport:
+    """The recurrent weights of ``file`` (a torch checkpoint, or a ``.keras``/``.weights.h5``
+    file) in the other framework's format, written to ``output`` only once every converted
+    module, read back from the written file, computes in Keras what it computes in torch."""
+    from rnninspect import convert as files
+    from rnninspect import keras as mapping
+    from rnninspect import output as out
+    from rnninspect.checkpoint import CheckpointError
+
+    source = Path(file)
+    if not source.is_file():
+        raise CheckpointError(f"{file}: no such file")
+    if files.source_kind(source) == to:
+        back = "torch" if to == "keras" else "keras"
+        raise SpecError(f"{file} is already a {to} file: --to {back} converts it")
+    end = files.ending(Path(output), to, "--output")
+    target = out.target(output, "--output")
+    library = mapping.import_keras("convert")
+    if to == "keras":
+        pairs, notes = files.from_torch(source, prefix, nonlinearity)
+    else:
+        if prefix is not None:
+            raise SpecError(
+                "--prefix picks a module of a torch checkpoint; a Keras file is converted whole"
+            )
+        pairs, notes = files.from_keras(library, source, nonlinearity)
+    for pair in pairs:
+        memory.check(memory.estimate(pair.spec).verify, memory.default_limit(), "convert")
+    with out.staged(target, end, "--output") as staged, torch_warnings():
+        if to == "keras":
+            files.write_keras(library, pairs, staged, end)
+            files.read_keras_back(library, pairs, staged, end)
+        else:
+            files.write_torch(pairs, staged, end)
+            files.read_torch_back(pairs, staged)
+        modules = [
+            ConvertedModule(
+                pair.prefix,
+                pair.names,
+                pair.spec,
+                mapping.mapping(pair.spec, to_torch=to == "torch"),
+                _both_frameworks(pair.spec, pair.state, pair.layers),
+            )
+            for pair in pairs
+        ]
+        written = all(module.ok for module in modules)
+        if written:
+            out.commit(staged, target, "--output")
+    found = {**versions(torch.__version__), "keras": library.__version__}
+    return ConvertReport(str(file), to, str(output), found, modules, notes, written)
+
+
+def _both_frameworks(spec: RNNSpec, state: Mapping[str, Tensor], layers: list[Any]) -> list[Any]:
+    """torch's module holding ``state`` and the Keras ``layers`` on the same input and initial
+    state, Keras judged against torch row by row."""
+    from rnninspect import keras as mapping
+    from rnninspect.parity import compare_rows, default_tolerance, judge
+
+    with torch.no_grad():
+        module = torch_module(spec)
+        module.load_state_dict(state)
+        inputs = example_inputs(spec)
+        expected = run_module(module.eval(), spec, inputs)
+        found = mapping.run_layers(spec, layers, inputs)
+    tolerance = default_tolerance(torch.float32)
+    compared = compare_rows(found, expected, tolerance, torch.float32)
+    return [judge(name, c, tolerance, None, None) for name, c in compared.items()]
 
 
 def diagnose(

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from rnninspect import memory
 from rnninspect.spec import RNNInspectError
+from rnninspect.text import printable
 
 #: torch releases that fixed published bypasses of weights-only loading.
 SAFE_TORCH = (2, 10)
@@ -70,6 +71,17 @@ def load_tensors(path: Path, limit: int | None = None) -> dict[str, Tensor]:
     memory.check(needed, limit, f"loading {path.name}")
     data = _torch_load(path, "cpu")
     return dict(_flatten(data, ""))
+
+
+def dense(value: Tensor, key: str, path: str | Path) -> Tensor:
+    """A weight as a module takes it: dense, floating point, contiguous; else a clear refusal
+    that names the key (a sparse or quantized tensor would crash ``load_state_dict``)."""
+    where = f"{path}: {printable(key)}"
+    if value.layout != torch.strided:
+        raise CheckpointError(f"{where} holds a {value.layout} tensor, not a dense weight")
+    if value.is_quantized or not value.is_floating_point():
+        raise CheckpointError(f"{where} holds {value.dtype} values, not floating-point weights")
+    return value.contiguous()
 
 
 def _torch_load(path: Path, device: str) -> Any:

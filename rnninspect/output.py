@@ -14,6 +14,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -82,6 +83,34 @@ def write_atomically(path: Path, text: str | bytes, option: str) -> None:
         raise
     finally:
         PENDING.discard(temporary)
+
+
+@contextlib.contextmanager
+def staged(path: Path, suffix: str, option: str) -> Iterator[Path]:
+    """A temporary path beside ``path``, ending in ``suffix`` (savers such as Keras's insist on
+    their own), for a writer that takes a path and a check that reads the file back. The caller
+    renames it over ``path`` with :func:`commit`; whatever is left is removed on the way out,
+    so a file that failed its check, or an interrupted write, never takes ``path``'s place."""
+    try:
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot write there: {exc.strerror}") from None
+    os.close(handle)
+    PENDING.add(name)
+    try:
+        yield Path(name)
+    finally:
+        _remove(name)
+        PENDING.discard(name)
+
+
+def commit(staged_path: Path, path: Path, option: str) -> None:
+    """Give a :func:`staged` file the mode a new file gets and rename it over ``path``."""
+    try:
+        os.chmod(staged_path, 0o666 & ~_umask())
+        os.replace(staged_path, path)
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
 
 
 def _remove(path: str) -> None:

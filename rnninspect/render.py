@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -22,6 +22,8 @@ from rnninspect.memory import format_bytes
 from rnninspect.output import write_stream
 from rnninspect.report import (
     BenchReport,
+    ConvertedModule,
+    ConvertReport,
     DiagnoseReport,
     ExplainReport,
     InferReport,
@@ -35,6 +37,10 @@ from rnninspect.shapes import ParameterShape, TensorShape, direction_label, elem
 from rnninspect.spec import RNNSpec
 from rnninspect.text import encodable, printable
 
+if TYPE_CHECKING:
+    from rnninspect.keras import WeightMap
+    from rnninspect.parity import ParityRow
+
 FORMATS = ("table", "json", "markdown")
 
 
@@ -47,6 +53,7 @@ Report = (
     | ExplainReport
     | DiagnoseReport
     | KerasReport
+    | ConvertReport
 )
 
 
@@ -1259,10 +1266,10 @@ def diagnose_markdown(report: DiagnoseReport) -> str:
 _KERAS_HEADER = ("layer", "Keras weight", "shape", "from torch", "shape ", "how")
 
 
-def _keras_rows(report: KerasReport) -> list[tuple[str, ...]]:
+def _keras_rows(spec: RNNSpec, mapping: list[WeightMap]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
-    for row in report.mapping:
-        where = f"{row.layer} {row.direction}" if report.spec.bidirectional else str(row.layer)
+    for row in mapping:
+        where = f"{row.layer} {row.direction}" if spec.bidirectional else str(row.layer)
         rows.append(
             (
                 where,
@@ -1282,10 +1289,13 @@ def _keras_verdict(report: KerasReport) -> str:
     if report.rows is None:
         return "Mapping only; --check runs both frameworks on these weights."
     failing = [row.tensor for row in report.rows if not row.ok]
+    against = "the reference"
+    if report.reset_after is False:
+        against = "the reference's reset_after=False equations (no torch module computes them)"
     if failing:
-        return f"FAIL: Keras {report.keras_version} differs in {', '.join(failing)}."
+        return f"FAIL: Keras {report.keras_version} differs from {against} in {', '.join(failing)}."
     return (
-        f"PASS: Keras {report.keras_version} (torch backend) matches the reference in all "
+        f"PASS: Keras {report.keras_version} (torch backend) matches {against} in all "
         f"{len(report.rows)} rows."
     )
 
@@ -1303,7 +1313,7 @@ def keras_table(report: KerasReport) -> RenderableType:
     )
     for header in _KERAS_HEADER:
         table.add_column(header.strip(), no_wrap=header in ("shape", "shape "))
-    for mapped in _keras_rows(report):
+    for mapped in _keras_rows(report.spec, report.mapping):
         table.add_row(*mapped)
     parts += [Text(""), table]
     parts += [Text(line) for line in report.notes]
@@ -1332,16 +1342,78 @@ def keras_markdown(report: KerasReport) -> str:
     """The ``markdown`` view of ``rnninspect keras``."""
     out = [f"**`{report.spec.to_spec_string()}`** in Keras\n\n```python\n"]
     out.append("\n".join(report.code) + "\n```\n\n")
-    out.append(_markdown_table([h.strip() for h in _KERAS_HEADER], _keras_rows(report)))
+    out.append(
+        _markdown_table(
+            [h.strip() for h in _KERAS_HEADER], _keras_rows(report.spec, report.mapping)
+        )
+    )
     out += [f"\n{line}\n" for line in report.notes]
     if report.rows is not None:
-        parity = [
-            (f"`{row.tensor}`", _err(row.comparison.max_abs_err), row.verdict)
-            for row in report.rows
-        ]
-        out.append("\n" + _markdown_table(("tensor", "max abs err", "verdict"), parity))
+        out.append("\n" + _short_parity_markdown(report.rows))
     out.append(f"\n**{_keras_verdict(report)}**\n")
     return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# convert
+
+
+def _convert_verdict(report: ConvertReport) -> str:
+    count = f"{len(report.modules)} module{'s' if len(report.modules) != 1 else ''}"
+    if report.written:
+        return (
+            f"PASS: {count} converted to {report.to} and written to {report.output}; read back "
+            "from it, every one computes the same in torch and Keras."
+        )
+    failing = [m.prefix or "(bare module)" for m in report.modules if not m.ok]
+    return (
+        f"FAIL: {', '.join(failing)} differ between torch and Keras; {report.output} not written."
+    )
+
+
+def _module_title(module: ConvertedModule) -> str:
+    name = module.prefix or "(bare module)"
+    return f"{name}: {module.spec.to_spec_string()} <-> Keras {', '.join(module.keras_layers)}"
+
+
+def convert_table(report: ConvertReport) -> RenderableType:
+    """The ``table`` view of ``rnninspect convert``."""
+    parts: list[RenderableType] = [
+        Text(f"{report.source} -> {report.output} (--to {report.to})", style="bold")
+    ]
+    for module in report.modules:
+        table = Table(
+            title=_module_title(module), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+        )
+        for header in _KERAS_HEADER:
+            table.add_column(header.strip(), no_wrap=header in ("shape", "shape "))
+        for mapped in _keras_rows(module.spec, module.mapping):
+            table.add_row(*mapped)
+        verdicts = ", ".join(
+            f"{row.tensor} {_err(row.comparison.max_abs_err)} {row.verdict}" for row in module.rows
+        )
+        parts += [Text(""), table, Text(f"Keras against torch: {verdicts}")]
+    style = "green" if report.ok else "bold red"
+    parts += [Text(""), Text(_convert_verdict(report), style=style)]
+    return Group(*parts)
+
+
+def convert_markdown(report: ConvertReport) -> str:
+    """The ``markdown`` view of ``rnninspect convert``."""
+    out = [f"**`{report.source}` -> `{report.output}`** (`--to {report.to}`)\n"]
+    for module in report.modules:
+        out.append(f"\n**{_module_title(module)}**\n\n")
+        rows = _keras_rows(module.spec, module.mapping)
+        out.append(_markdown_table([h.strip() for h in _KERAS_HEADER], rows))
+        out.append("\n" + _short_parity_markdown(module.rows))
+    out.append(f"\n**{_convert_verdict(report)}**\n")
+    return "".join(out)
+
+
+def _short_parity_markdown(rows: list[ParityRow]) -> str:
+    """Rows as keras and convert show them: the tensor, its largest error, its verdict."""
+    shown = [(f"`{row.tensor}`", _err(row.comparison.max_abs_err), row.verdict) for row in rows]
+    return _markdown_table(("tensor", "max abs err", "verdict"), shown)
 
 
 #: Each report's table view (given the terminal's width) and markdown view.
@@ -1354,4 +1426,5 @@ _VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], s
     ExplainReport: (explain_table, explain_markdown),
     DiagnoseReport: (lambda report, width: diagnose_table(report), diagnose_markdown),
     KerasReport: (lambda report, width: keras_table(report), keras_markdown),
+    ConvertReport: (lambda report, width: convert_table(report), convert_markdown),
 }

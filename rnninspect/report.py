@@ -585,6 +585,7 @@ class KerasReport:
     limits: list[str]
     rows: list[ParityRow] | None = None
     keras_version: str | None = None
+    reset_after: bool | None = None  # the Keras GRU setting; None for RNN and LSTM
 
     @property
     def ok(self) -> bool:
@@ -597,9 +598,65 @@ class KerasReport:
             "spec": self.spec.to_spec_string(),
             "versions": {**self.versions, "keras": self.keras_version},
             "keras_code": self.code,
+            "reset_after": self.reset_after,
             "mapping": [row.to_dict() for row in self.mapping],
             "notes": self.notes,
             "limits": self.limits,
             "parity": None if self.rows is None else [row.to_dict() for row in self.rows],
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class ConvertedModule:
+    """One torch module and the Keras layers it was converted to or from, run in both."""
+
+    prefix: str
+    keras_layers: list[str]
+    spec: RNNSpec
+    mapping: list[WeightMap]
+    rows: list[ParityRow]
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "torch_prefix": self.prefix,
+            "keras_layers": self.keras_layers,
+            "spec": self.spec.to_spec_string(),
+            "mapping": [row.to_dict() for row in self.mapping],
+            "parity": [row.to_dict() for row in self.rows],
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class ConvertReport:
+    """``rnninspect convert``: what was converted, how, and whether both frameworks agree on
+    the file written; ``written`` is false when a module failed and nothing was written."""
+
+    source: str
+    to: str
+    output: str
+    versions: dict[str, str]
+    modules: list[ConvertedModule]
+    notes: list[str]
+    written: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.written and all(module.ok for module in self.modules)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "to": self.to,
+            "output": self.output,
+            "written": self.written,
+            "versions": self.versions,
+            "modules": [module.to_dict() for module in self.modules],
+            "notes": self.notes,
             "ok": self.ok,
         }

@@ -1,14 +1,34 @@
-"""Shared test helpers: the CLI runner and the CUDA marker's skip."""
+"""Shared test helpers: the CLI runner, Keras where it is installed, and the CUDA marker's
+skip."""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
+
+# rnninspect runs Keras on the torch backend; a test that imports Keras first must too.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def keras() -> Any:
+    """Keras on the torch backend, as rnninspect loads it; the test is skipped without it
+    (``.ci/run`` fails on such a skip, since CI installs the extra)."""
+    from rnninspect.devices import Unavailable
+    from rnninspect.keras import import_keras
+
+    try:
+        return import_keras()
+    except Unavailable as exc:
+        pytest.skip(f"Keras is not installed here: {exc}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -88,7 +88,8 @@ def _runnable(example: Example) -> str | None:
     if "cuda" in text:
         return "needs CUDA"
     for arg in example.args:
-        if re.search(r"\.(pt|py|toml|safetensors|npz|onnx|pt2|xml)(:\w+)?$", arg) or arg == "FILE":
+        own = re.search(r"\.(pt|py|toml|safetensors|npz|onnx|pt2|xml|keras|h5)(:\w+)?$", arg)
+        if own or arg == "FILE":
             return f"needs the reader's own file {arg}"
     return None
 
@@ -135,3 +136,23 @@ def _same_text(shown: list[str], produced: list[str], example: Example) -> None:
         return
     words, text = " ".join(wanted), " ".join(printed)
     assert words in text, f"{example}: the page shows\n{words}\n\nit printed\n{text}"
+
+
+def test_the_convert_examples_run_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keras: object
+) -> None:
+    """The pages' ``convert`` commands, which read each other's files, run in the order shown
+    from a folder holding the ``checkpoint.pt`` they start from."""
+    import torch
+    from torch import nn
+
+    examples = [e for e in EXAMPLES if e.args[:1] == ["convert"] and _runnable(e) != "a synopsis"]
+    assert examples
+    monkeypatch.chdir(tmp_path)
+    encoder = nn.LSTM(10, 20, num_layers=2)
+    torch.save(
+        {"model": {f"encoder.{k}": v for k, v in encoder.state_dict().items()}}, "checkpoint.pt"
+    )
+    for example in examples:
+        result = CliRunner().invoke(main, example.args)
+        assert result.exit_code == 0, (str(example), result.stderr)

@@ -17,7 +17,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 def test_every_command_and_option_is_in_cli_md() -> None:
     text = (DOCS / "cli.md").read_text()
-    documented = set(re.findall(r"`(--[a-z0-9-]+)", text))
+    documented = set(re.findall(r"`(--?[a-z0-9-]+)", text))
     ctx = click.Context(main)
     for name in main.list_commands(ctx):
         assert f"## `rnninspect {name}`" in text, f"docs/cli.md has no section for {name}"
@@ -71,8 +71,11 @@ def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
         state["b.weight_ih_l0"] = torch.zeros(3, 2)  # a group with no weight_hh: inconsistent
         torch.save({"model": state}, tmp_path / "c.pt")
         args = ["infer", str(tmp_path / "c.pt")]
+    _all_keys_described(json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout))
+
+
+def _all_keys_described(doc: object) -> None:
     text = (DOCS / "json.md").read_text()
-    doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
 
     def keys(value: object) -> set[str]:
         found: set[str] = set()
@@ -87,6 +90,17 @@ def test_every_json_key_is_in_json_md(args: list[str], tmp_path: Path) -> None:
     for key in keys(doc):
         pattern = rf"`(?:[a-z_\[\]]+\.)?{key}`"
         assert re.search(pattern, text), f"docs/json.md does not describe the key {key}"
+
+
+def test_every_keras_and_convert_json_key_is_in_json_md(tmp_path: Path, keras: object) -> None:
+    import torch
+    from torch import nn
+
+    doc = CliRunner().invoke(main, ["keras", "nn.GRUCell(4, 8)", "--check", "--format", "json"])
+    _all_keys_described(json.loads(doc.stdout))
+    torch.save(nn.GRU(4, 8).state_dict(), tmp_path / "g.pt")
+    args = ["convert", str(tmp_path / "g.pt"), "--to", "keras", "-o", str(tmp_path / "g.keras")]
+    _all_keys_described(json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout))
 
 
 def test_the_impl_constructor_calls_in_cli_md_are_the_ones_made() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -62,16 +63,13 @@ def test_what_has_no_keras_equivalent_is_said() -> None:
     assert code == 1 and "Keras's LSTM has no projection" in str(doc["limits"])
     result = CliRunner().invoke(main, ["keras", "nn.LSTM(10, 20, proj_size=5)", "--check"])
     assert result.exit_code == 2 and "no Keras layer computes this module" in result.stderr
-    result = CliRunner().invoke(main, ["keras", "nn.GRUCell(4, 8)"])
-    assert result.exit_code == 2 and "not mapped yet" in result.stderr
 
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize(
     "options", ["", ", bias=False", ", num_layers=2, bidirectional=True", ", batch_first=True"]
 )
-def test_keras_computes_what_torch_computes(cell: str, options: str) -> None:
-    pytest.importorskip("keras")
+def test_keras_computes_what_torch_computes(cell: str, options: str, keras: Any) -> None:
     code, doc, _ = run(f"nn.{cell}(4, 8{options})", "--check")
     rows = doc["parity"]
     assert isinstance(rows, list)
@@ -81,10 +79,64 @@ def test_keras_computes_what_torch_computes(cell: str, options: str) -> None:
     assert all(row["max_abs_err"] < 1e-5 for row in rows)
 
 
-def test_a_wrong_gate_order_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("keras")
+def test_a_wrong_gate_order_is_caught(monkeypatch: pytest.MonkeyPatch, keras: Any) -> None:
     monkeypatch.setattr(mapping, "GRU_FROM_TORCH", (0, 1, 2))  # torch's order left as it is
     code, doc, _ = run("nn.GRU(4, 8)", "--check")
     assert code == 1
     rows = doc["parity"]
     assert isinstance(rows, list) and all(row["verdict"] == "fail" for row in rows)
+
+
+@pytest.mark.parametrize("cell", ["RNNCell", "LSTMCell", "GRUCell"])
+@pytest.mark.parametrize("options", ["", ", bias=False"])
+def test_keras_cells_compute_what_torch_cells_compute(cell: str, options: str, keras: Any) -> None:
+    code, doc, _ = run(f"nn.{cell}(4, 8{options})", "--check")
+    rows = doc["parity"]
+    assert isinstance(rows, list) and code == 0, rows
+    assert [row["tensor"] for row in rows] == (["h1", "c1"] if cell == "LSTMCell" else ["h1"])
+    assert f"cell = keras.layers.{cell.replace('RNNCell', 'SimpleRNNCell')}(8" in str(
+        doc["keras_code"]
+    )
+    code, doc, _ = run(f"nn.{cell}(4, 8{options})", "--check", "--unbatched")
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "options", ["", ", bias=False", ", num_layers=2, bidirectional=True, batch_first=True"]
+)
+def test_keras_reset_after_false_is_checked_against_the_reference_variant(
+    options: str, keras: Any
+) -> None:
+    code, doc, _ = run(f"nn.GRU(4, 8{options})", "--no-reset-after", "--check")
+    assert code == 0, doc["parity"]
+    assert doc["reset_after"] is False and "reset_after=False" in str(doc["keras_code"])
+    if "bias=False" not in options:
+        bias = [row for row in doc["mapping"] if row["keras"] == "bias"]  # type: ignore[union-attr]
+        assert bias[0]["keras_shape"] == [24] and bias[0]["how"].startswith("bias_ih + bias_hh")
+    assert "No torch module computes it" in " ".join(doc["notes"])  # type: ignore[arg-type]
+
+
+def test_the_reset_after_false_variant_is_not_torchs_gru() -> None:
+    """The variant differs from nn.GRU by far more than rounding, so a Keras layer of either kind
+    checked against the wrong one fails."""
+    import torch
+
+    from rnninspect.build import example_inputs, torch_module
+    from rnninspect.reference import reference_forward
+
+    spec = make_spec(cell="gru", input_size=4, hidden_size=8)
+    module = torch_module(spec).double()
+    params = dict(module.named_parameters())
+    inputs = {k: v.double() for k, v in example_inputs(spec).items()}
+    with torch.no_grad():
+        torch_gru = reference_forward(spec, params, inputs)["output"]
+        variant = reference_forward(spec, params, inputs, reset_after=False)["output"]
+        real = module(inputs["input"], inputs["h0"])[0]
+    assert torch.allclose(torch_gru, real, atol=1e-12)
+    assert (variant - real).abs().max() > 1e-2
+
+
+def test_reset_after_is_a_gru_setting() -> None:
+    result = CliRunner().invoke(main, ["keras", "nn.LSTM(4, 8)", "--no-reset-after"])
+    assert result.exit_code == 2
+    assert "--no-reset-after is a Keras GRU setting; nn.LSTM has no reset gate" in result.stderr
