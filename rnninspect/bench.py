@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,7 +34,7 @@ from rnninspect.runs import Forward, Side, run_with_grads, without_grad
 from rnninspect.runtimes.base import Run
 from rnninspect.shapes import flop_count
 from rnninspect.spec import RNNSpec, SpecError, make_spec
-from rnninspect.timing import Timing, peak_cuda_bytes, time_sides
+from rnninspect.timing import RatioRounds, Timing, peak_cuda_bytes, ratio_rounds, time_sides
 
 #: What ``--sweep`` may vary.
 SWEEPABLE = ("seq_len", "batch", "hidden_size", "num_layers")
@@ -55,6 +56,7 @@ class BenchOptions:
     runtimes: tuple[str, ...] | str | None = ("eager",)
     exporter: str | None = None
     compile_backend: str | None = None
+    impls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
@@ -123,8 +125,10 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
             "module": (module_forward, params, inputs),
             "reference": ((lambda x: reference_forward(spec, params, x)), params, inputs),
         }
+        sides |= _impl_sides(spec, module, inputs, options.impls, device, dtype)
         upstream = upstream_gradients(spec, device)
         timing = time_sides(sides, upstream, options.min_time, options.backward)
+        ratios = _impl_ratios(sides, upstream, options)
         details, failures = _time_runtimes(spec, module, inputs, upstream, options, timing)
         without_cudnn: dict[str, Timing] = {}
         peak: dict[str, int] = {}
@@ -157,7 +161,56 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
         weights_source=options.weights_source,
         runtime_details=details,
         runtime_errors=failures,
+        impl_ratios=ratios,
     )
+
+
+def _impl_sides(
+    spec: RNNSpec,
+    module: torch.nn.Module,
+    inputs: Mapping[str, Tensor],
+    targets: Sequence[str],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> dict[str, Side]:
+    """``--impl``: each implementation built as verify builds it, holding the module's weights,
+    as a side named ``impl:<target>``."""
+    from rnninspect.impl import build, load_factory
+
+    state = {key: value.detach() for key, value in module.state_dict().items()}
+    sides: dict[str, Side] = {}
+    for target in targets:
+        built = build(load_factory(target), spec, state, target).to(device=device, dtype=dtype)
+        forward: Forward = functools.partial(_call, built, spec, f"implementation {target}")
+        sides[f"impl:{target}"] = (forward, dict(built.named_parameters()), inputs)
+    return sides
+
+
+def _call(module: torch.nn.Module, spec: RNNSpec, what: str, x: Mapping[str, Tensor]) -> Any:
+    from rnninspect.verification import call_module
+
+    return call_module(module, spec, x, what)
+
+
+def _impl_ratios(
+    sides: Mapping[str, Side], upstream: Mapping[str, Tensor], options: BenchOptions
+) -> dict[str, RatioRounds]:
+    """Each implementation's time over the module's, in rounds that alternate the two."""
+    found: dict[str, RatioRounds] = {}
+    module_forward, module_params, inputs = sides["module"]
+    for name, (forward, params, _) in sides.items():
+        if not name.startswith("impl:"):
+            continue
+        found[name] = ratio_rounds(
+            without_grad(forward, inputs), without_grad(module_forward, inputs), options.min_time
+        )
+        if options.backward:
+            tested = functools.partial(run_with_grads, forward, params, inputs, upstream)
+            base = functools.partial(
+                run_with_grads, module_forward, module_params, inputs, upstream
+            )
+            found[f"{name}_backward"] = ratio_rounds(tested, base, options.min_time)
+    return found
 
 
 def _time_runtimes(

@@ -9,15 +9,14 @@ runs, so a mistake in the last case is reported before the first one is verified
 from __future__ import annotations
 
 import difflib
-import itertools
-import math
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rnninspect import expand
 from rnninspect.impl import ImplError, load_factory
 from rnninspect.report import Case, CaseResult, MatrixReport, versions
 from rnninspect.runs import ImplementationFailed
@@ -35,6 +34,8 @@ from rnninspect.verification import VerifyOptions, verify
 
 #: Keys of VerifyOptions a case may set, besides the configuration.
 OPTION_KEYS = (
+    "device",
+    "dtype",
     "atol",
     "rtol",
     "reference_dtype",
@@ -45,6 +46,9 @@ OPTION_KEYS = (
     "runtime",
     "exporter",
 )
+
+#: Options a case's default name shows when the case sets them: the axes a matrix varies.
+NAMED_OPTIONS = ("device", "dtype", "runtime", "weight_scale")
 
 #: The most cases one file may expand to, counted before any is built.
 MAX_CASES = 10_000
@@ -91,10 +95,14 @@ def load(
     if not isinstance(raw_cases, list):
         raise MatrixFileError(f"{path}: 'case' must be an array of tables, written [[case]]")
     matrix = _table(data.get("matrix", {}), "[matrix]", path)
-    _known(matrix, (*CONFIG_KEYS, *OPTION_KEYS), f"{path}: [matrix]")
-    for key, values in matrix.items():
+    _known(matrix, (*CONFIG_KEYS, *OPTION_KEYS, *expand.LISTS), f"{path}: [matrix]")
+    for key, values in expand.axes_of(matrix).items():
         if not isinstance(values, list) or not values:
             raise MatrixFileError(f"{path}: [matrix] {key} must be a non-empty list of values")
+    for name in expand.LISTS:
+        for index, entry in enumerate(matrix.get(name, []), start=1):
+            if isinstance(entry, dict):
+                _known(entry, CASE_KEYS, f"{path}: [matrix] {name} #{index}")
 
     entries: list[tuple[str, dict[str, Any]]] = []
     for index, raw in enumerate(raw_cases, start=1):
@@ -104,18 +112,21 @@ def load(
             where = f"[[case]] {case['name']!r}"
         _known(case, CASE_KEYS, f"{path}: {where}")
         entries.append((where, {**applicable(defaults, case), **case}))
-    keys = list(matrix)
-    count = len(entries) + (math.prod(len(matrix[key]) for key in keys) if keys else 0)
+    count = len(entries) + expand.count(matrix)
     if count > MAX_CASES:
         raise MatrixFileError(
             f"{path}: {count:,} cases ([[case]] tables and [matrix] combinations), over the "
             f"{MAX_CASES:,} one file may hold: split it, or shorten the [matrix] lists"
         )
-    combinations = itertools.product(*(matrix[key] for key in keys)) if keys else []
+    try:
+        combinations = expand.combinations(matrix)
+    except expand.ExpandError as exc:
+        raise MatrixFileError(f"{path}: [matrix] {exc}") from None
     for combination in combinations:
-        values = dict(zip(keys, combination, strict=True))
-        summary = ", ".join(f"{key}={value!r}" for key, value in values.items())
-        entries.append((f"[matrix] {summary}", {**applicable(defaults, values), **values}))
+        summary = ", ".join(f"{key}={value!r}" for key, value in combination.items())
+        entries.append(
+            (f"[matrix] {summary}", {**applicable(defaults, combination), **combination})
+        )
     if not entries:
         raise MatrixFileError(f"{path}: no cases: add [[case]] tables or a [matrix]")
 
@@ -174,8 +185,11 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
     spec_text = values.pop("spec", None)
     impl = values.pop("impl", None)
     options = {key: values.pop(key) for key in OPTION_KEYS if key in values}
+    named = {key: options[key] for key in NAMED_OPTIONS if key in options}
     if "runtime" in options:
         options["runtimes"] = options.pop("runtime")
+    options = {"device": device, "dtype": dtype, **options}
+    _available(where, options["device"], options["dtype"], path)
     try:
         given: dict[str, Any] = {}
         if spec_text is not None:
@@ -186,9 +200,7 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
         spec = make_spec(**{**given, **values})
         if impl is not None and not isinstance(impl, str):
             raise SpecError(f"impl must be a string such as 'pkg.module:Name', got {impl!r}")
-        verify_options = VerifyOptions(
-            device=device, dtype=dtype, impl=impl, timing=False, **options
-        )
+        verify_options = VerifyOptions(impl=impl, timing=False, **options)
         if impl is not None:
             load_factory(impl)  # import now: a broken target is bad input, before any run
     except RNNInspectError as exc:
@@ -197,10 +209,28 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
         raise MatrixFileError(f"{path}: {where}: {exc}") from None
     if name is not None and not isinstance(name, str):
         raise MatrixFileError(f"{path}: {where}: name must be a string")
-    return Case(name or _summary(spec, impl), spec, verify_options)
+    return Case(name or _summary(spec, impl, named), spec, verify_options)
 
 
-def _summary(spec: RNNSpec, impl: str | None) -> str:
+def _available(where: str, device: Any, dtype: Any, path: Path) -> None:
+    """A case's device and dtype exist here; else exit 3 naming the case, before any runs."""
+    from rnninspect import devices
+
+    for key, value in (("device", device), ("dtype", dtype)):
+        if not isinstance(value, str):
+            raise MatrixFileError(f"{path}: {where}: {key} must be a string, got {value!r}")
+    if dtype not in devices.DTYPES:
+        choices = ", ".join(devices.DTYPES)
+        raise MatrixFileError(f"{path}: {where}: dtype must be one of {choices}, got {dtype!r}")
+    try:
+        devices.resolve_dtype(dtype, devices.resolve_device(device))
+    except devices.Unavailable as exc:
+        raise devices.Unavailable(f"{path}: {where}: {exc}") from None
+    except RNNInspectError as exc:
+        raise MatrixFileError(f"{path}: {where}: {exc}") from None
+
+
+def _summary(spec: RNNSpec, impl: str | None, named: Mapping[str, Any] | None = None) -> str:
     """A readable default name: the SPEC string, plus the example-input settings that differ."""
     extras = []
     if spec.lengths is not None:
@@ -212,6 +242,7 @@ def _summary(spec: RNNSpec, impl: str | None) -> str:
         )
         if value != DEFAULTS[key] and not implied and not (key == "seq_len" and spec.cell.is_cell):
             extras.append(f"{key}={value}")
+    extras += [f"{key}={value}" for key, value in (named or {}).items()]
     name = " ".join([spec.to_spec_string(), *extras])
     return f"{name} [{impl}]" if impl else name
 
@@ -239,20 +270,50 @@ def _unique_names(cases: list[Case]) -> list[Case]:
 # Running
 
 
+#: Floating-point operations per layer-step under which a case's products are too small to
+#: gain from more than one CPU thread.
+SMALL_STEP = 2_000_000
+
+
+def threads_for(case: Case, threads: int) -> int:
+    """The torch threads a case runs on: one where each step's products are small (under
+    :data:`SMALL_STEP` FLOPs), else ``threads``. The number depends on the case alone, so every
+    sum is taken in the same order whether the matrix runs in one process or in ``--jobs``
+    workers, and the errors reported are the same to the last bit."""
+    from rnninspect.shapes import flop_count
+
+    spec = case.spec
+    steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
+    small = flop_count(spec).flops / steps < SMALL_STEP
+    return 1 if case.options.device == "cpu" and small else threads
+
+
+def verify_case(case: Case, threads: int | None = None) -> CaseResult:
+    """Verify one case on :func:`threads_for` threads (of ``threads``, by default as many as
+    torch uses now); an implementation that raised is the case's failure, not the run's."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads_for(case, before if threads is None else threads))
+    started = time.perf_counter()
+    try:
+        result = CaseResult(case, verify(case.spec, case.options), None, 0.0)
+    except (ImplementationFailed, ImplError) as exc:
+        result = CaseResult(case, None, str(exc), 0.0)
+    finally:
+        torch.set_num_threads(before)
+    return replace(result, seconds=time.perf_counter() - started)
+
+
 def run_cases(
-    cases: list[Case],
+    cases: Sequence[Case],
     fail_fast: bool = False,
     allow_inconclusive: bool = False,
     progress: Callable[[int, Case], None] | None = None,
 ) -> Iterator[CaseResult]:
     """Verify each case in turn; with ``fail_fast``, stop after the first that does not pass."""
     for index, case in enumerate(cases):
-        started = time.perf_counter()
-        try:
-            result = CaseResult(case, verify(case.spec, case.options), None, 0.0)
-        except (ImplementationFailed, ImplError) as exc:
-            result = CaseResult(case, None, str(exc), 0.0)
-        result = replace(result, seconds=time.perf_counter() - started)
+        result = verify_case(case)
         if progress is not None:
             progress(index + 1, case)
         yield result
@@ -268,18 +329,29 @@ def run_matrix(
     fail_fast: bool = False,
     allow_inconclusive: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    jobs: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> MatrixReport:
-    """Verify every case, already validated by :func:`load`, in this one process."""
+    """Verify every case, already validated by :func:`load` (and cut to ``shard``), in this
+    process or in ``jobs`` workers."""
     import torch
 
+    from rnninspect.workers import run_in_workers
+
     report = MatrixReport(path, versions(torch.__version__), device, dtype, allow_inconclusive)
+    report.jobs = jobs
+    report.shard = None if shard is None else f"{shard[0]}/{shard[1]}"
     started = time.perf_counter()
 
     def tick(done: int, case: Case) -> None:
         if progress is not None:
             progress(done, len(cases), case.name)
 
-    report.results = list(run_cases(cases, fail_fast, allow_inconclusive, tick))
+    if jobs > 1 and len(cases) > 1:
+        results = run_in_workers(cases, jobs, fail_fast, allow_inconclusive, tick)
+    else:
+        results = run_cases(cases, fail_fast, allow_inconclusive, tick)
+    report.results = list(results)
     report.skipped = cases[len(report.results) :]
     report.seconds = time.perf_counter() - started
     return report

@@ -40,6 +40,7 @@ from rnninspect.text import encodable, printable
 if TYPE_CHECKING:
     from rnninspect.keras import WeightMap
     from rnninspect.parity import ParityRow
+    from rnninspect.timing import RatioRounds
 
 FORMATS = ("table", "json", "markdown")
 
@@ -679,8 +680,8 @@ def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str,
     timings = [(name, t, "") for name, t in report.timing.items()]
     timings += [(name, t, " (cuDNN off)") for name, t in report.without_cudnn.items()]
     for name, timing, note in timings:
-        side, _, backward = name.partition("_")
-        forward = not backward
+        forward = not name.endswith("_backward")
+        side = name.removesuffix("_backward")
         seconds = timing.median_ms * 1e-3
         rows.append(
             (
@@ -698,9 +699,9 @@ def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str,
 
 def _bench_lines(report: BenchReport) -> list[str]:
     f = report.flops
-    timings = [*report.timing.values(), *report.without_cudnn.values()]
     lines = [
         f"Reference/module, forward: {report.ratio:.2f}×.",
+        *(_impl_ratio_line(name, rounds) for name, rounds in report.impl_ratios.items()),
         f"FLOPs of one forward pass: {f.flops:,} ({f.macs:,} multiply-adds × 2 + "
         f"{f.elementwise:,} element-wise); GFLOP/s is for the forward pass only.",
     ]
@@ -724,19 +725,30 @@ def _bench_lines(report: BenchReport) -> list[str]:
     if report.weights_source is not None:
         lines.append(f"Trained weights from {report.weights_source}.")
     lines.append(
-        f"Both sides run in {report.dtype}; timed with torch.utils.benchmark; fwd+bwd is the "
+        f"Every side runs in {report.dtype}; timed with torch.utils.benchmark; fwd+bwd is the "
         "forward pass and the backward of a random upstream gradient."
     )
     for name, detail in report.runtime_details.items():
         lines.append(f"{name}: {detail}.")
     for name, error in report.runtime_errors.items():
         lines.append(f"{name} could not be timed: {error}")
-    if any(timing.iqr_ms is None for timing in timings):
-        lines.append(
-            "IQR -: timed in one block, which has no spread; a longer --min-time times more."
-        )
 
     return lines
+
+
+def _impl_ratio_line(name: str, rounds: RatioRounds) -> str:
+    side = name.removesuffix("_backward").removeprefix("impl:")
+    what = "fwd+bwd" if name.endswith("_backward") else "forward"
+    line = (
+        f"{side}/module, {what}: {rounds.median:.2f}× (IQR {rounds.iqr:.2f}, {rounds.low:.2f}× "
+        f"to {rounds.high:.2f}× over {rounds.rounds} alternating rounds)"
+    )
+    if rounds.unsettled:
+        line += (
+            "; the rounds disagree about which is faster, so the difference is within the "
+            "machine's noise: rerun with a longer --min-time on a quieter machine"
+        )
+    return line + "."
 
 
 _BAR_WIDTH = 14
@@ -763,6 +775,32 @@ def _sweep_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str]
         )
         for point, m, r in zip(report.sweep, module, reference, strict=True)
     ]
+
+
+def _sweep_impl_header(report: BenchReport) -> list[str]:
+    names = [name for name in report.impl_ratios if not name.endswith("_backward")]
+    header = [str(report.sweep_name)]
+    for name in names:
+        short = name.removeprefix("impl:")
+        header += [short, f"{short}/module"]
+    return header
+
+
+def _sweep_impl_rows(report: BenchReport) -> list[tuple[str, ...]]:
+    """Each implementation's time and its ratio to the module (median over alternating
+    rounds, with their range) at every swept value."""
+    names = [name for name in report.impl_ratios if not name.endswith("_backward")]
+    rows = []
+    for point in report.sweep:
+        row = [str(point.value)]
+        for name in names:
+            rounds = point.report.impl_ratios[name]
+            row += [
+                _ms(point.report.timing[name].median_ms),
+                f"{rounds.median:.2f}× ({rounds.low:.2f}–{rounds.high:.2f})",
+            ]
+        rows.append(tuple(row))
+    return rows
 
 
 def _growth_line(report: BenchReport) -> str:
@@ -793,6 +831,19 @@ def bench_table(report: BenchReport) -> RenderableType:
             table.add_row(*point_row)
         first = f"{report.sweep_name}={report.sweep[0].value}"
         parts += [Text(""), table, Text(_growth_line(report) + " Bars scale per column.")]
+        if report.impl_ratios:
+            impls = Table(
+                title="Implementations over the sweep (forward; ratio: median and range over "
+                "the rounds)",
+                title_justify="left",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
+            )
+            for header in _sweep_impl_header(report):
+                impls.add_column(header, justify="right", no_wrap=True)
+            for impl_row in _sweep_impl_rows(report):
+                impls.add_row(*impl_row)
+            parts += [Text(""), impls]
         parts.append(Text(f"Timings below are of the first point, {first}.", style="dim"))
     table = Table(title="Timing", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s"):
@@ -818,6 +869,10 @@ def bench_markdown(report: BenchReport) -> str:
             f"\n{_growth_line(report)} Bars scale per column. Timings below are of the first "
             "point.\n\n"
         )
+        if report.impl_ratios:
+            out.append("#### Implementations over the sweep (forward)\n\n")
+            out.append(_markdown_table(_sweep_impl_header(report), _sweep_impl_rows(report)))
+            out.append("\n")
     header = ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s")
     out.append("#### Timing\n\n" + _markdown_table(header, _bench_rows(report)) + "\n")
     out += [f"- {line}\n" for line in _bench_lines(report)]
@@ -895,9 +950,10 @@ def junit_xml(report: MatrixReport) -> str:
     and a skipped element for the cases --fail-fast did not run."""
     from xml.etree import ElementTree as ET
 
+    name = "rnninspect matrix" + (f" (shard {report.shard})" if report.shard else "")
     suite = ET.Element(
         "testsuite",
-        name="rnninspect matrix",
+        name=name,
         tests=str(len(report.results) + len(report.skipped)),
         failures=str(sum(not r.passed(report.allow_inconclusive) for r in report.results)),
         errors="0",

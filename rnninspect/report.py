@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rnninspect.parity import ParityRow, Tolerance
     from rnninspect.runtime_checks import RuntimeResult
     from rnninspect.steps import StepParity
-    from rnninspect.timing import Timing
+    from rnninspect.timing import RatioRounds, Timing
     from rnninspect.verification import VerifyOptions
 
 
@@ -242,6 +242,7 @@ class BenchReport:
     sweep_warning: str | None = None
     runtime_details: dict[str, str] = field(default_factory=dict)
     runtime_errors: dict[str, str] = field(default_factory=dict)
+    impl_ratios: dict[str, RatioRounds] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -271,10 +272,11 @@ class BenchReport:
         }
 
     def _measurement(self) -> dict[str, Any]:
-        sides = [side for side in ("module", "reference") if side in self.timing]
+        sides = [side for side in self.timing if not side.endswith("_backward")]
         entry: dict[str, Any] = {
             "timing": {name: timing.to_dict() for name, timing in self.timing.items()},
             "ratio": self.ratio,
+            "impl_ratio": {name: rounds.to_dict() for name, rounds in self.impl_ratios.items()},
             "tokens_per_s": {side: self.tokens_per_s(side) for side in sides},
             "flops": self.flops.flops,
             "macs": self.flops.macs,
@@ -409,6 +411,8 @@ class MatrixReport:
     results: list[CaseResult] = field(default_factory=list)
     skipped: list[Case] = field(default_factory=list)
     seconds: float = 0.0
+    jobs: int = 1
+    shard: str | None = None  # "K/N" with --shard
 
     def count(self, verdict: str) -> int:
         """How many cases came out ``pass``, ``fail`` or ``inconclusive``."""
@@ -443,6 +447,8 @@ class MatrixReport:
                     "config": result.case.spec.to_dict(),
                     "spec": result.case.spec.to_spec_string(),
                     "impl": result.case.options.impl,
+                    "device": result.case.options.device,
+                    "dtype": result.case.options.dtype,
                     "ok": result.passed(self.allow_inconclusive),
                     "verdict": result.verdict,
                     "error": result.error,
@@ -467,6 +473,8 @@ class MatrixReport:
             "allow_inconclusive": self.allow_inconclusive,
             "skipped": len(self.skipped),
             "seconds": self.seconds,
+            "jobs": self.jobs,
+            "shard": self.shard,
             "ok": self.ok,
         }
 

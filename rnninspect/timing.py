@@ -39,17 +39,28 @@ class Timing:
         }
 
 
+#: Blocks every timing has at least, so that its IQR is a spread and never the 0 of one block.
+MIN_BLOCKS = 3
+
+
 def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
-    """Time ``fn()``; torch.utils.benchmark synchronises CUDA around each block of runs."""
+    """Time ``fn()``; torch.utils.benchmark synchronises CUDA around each block of runs. A
+    call slower than ``min_run_time`` would give one block; more are timed until there are
+    :data:`MIN_BLOCKS`."""
+    import statistics
+
     fn()  # warm-up: lazy initialisation, cuDNN plan selection, allocator
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    blocks = len(measurement.times)
+    times = list(measurement.times)  # seconds per run, one entry per block
+    while len(times) < MIN_BLOCKS:
+        times += timer.timeit(measurement.number_per_run).times
+    low, _, high = statistics.quantiles(times, n=4, method="inclusive")
     return Timing(
-        median_ms=measurement.median * 1e3,
-        iqr_ms=measurement.iqr * 1e3 if blocks > 1 else None,
-        runs=blocks * measurement.number_per_run,
-        blocks=blocks,
+        median_ms=statistics.median(times) * 1e3,
+        iqr_ms=(high - low) * 1e3,
+        runs=len(times) * measurement.number_per_run,
+        blocks=len(times),
     )
 
 
@@ -78,3 +89,47 @@ def time_sides(
             run = functools.partial(run_with_grads, forward, params, inputs, upstream)
             timing[f"{name}_backward"] = measure(run, min_time)
     return timing
+
+
+@dataclass(frozen=True)
+class RatioRounds:
+    """One side's time over another's, measured in ``rounds`` rounds that alternate the two, so
+    that a change in the machine's load touches both alike: the median ratio, its IQR and its
+    range over the rounds."""
+
+    median: float
+    iqr: float
+    low: float
+    high: float
+    rounds: int
+
+    @property
+    def unsettled(self) -> bool:
+        """The rounds disagree about which side is faster: the difference reported is within
+        the noise."""
+        return self.low < 1.0 < self.high
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "median": self.median,
+            "iqr": self.iqr,
+            "low": self.low,
+            "high": self.high,
+            "rounds": self.rounds,
+        }
+
+
+def ratio_rounds(
+    tested: Callable[[], object], baseline: Callable[[], object], min_time: float, rounds: int = 5
+) -> RatioRounds:
+    """``tested``'s median time over ``baseline``'s, per round, over alternating rounds."""
+    import statistics
+
+    ratios = []
+    for _ in range(rounds):
+        base = measure(baseline, min_time / rounds).median_ms
+        ratios.append(measure(tested, min_time / rounds).median_ms / base)
+    quartiles = statistics.quantiles(ratios, n=4, method="inclusive")
+    return RatioRounds(
+        statistics.median(ratios), quartiles[2] - quartiles[0], min(ratios), max(ratios), rounds
+    )

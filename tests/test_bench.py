@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -155,16 +156,18 @@ def test_gru_and_rnn_cells() -> None:
     assert (rnn.macs, rnn.elementwise) == (2 * 3 * (5 + 3), 2 * 2 * 3)
 
 
-def test_one_block_has_no_spread() -> None:
+def test_a_slow_call_is_timed_in_enough_blocks_for_a_spread() -> None:
+    """A call slower than --min-time would fit one block, whose IQR is a meaningless 0: more
+    blocks are timed, so every timing has a spread."""
     import time
 
-    from rnninspect.timing import measure
+    from rnninspect.timing import MIN_BLOCKS, measure
 
     timing = measure(lambda: time.sleep(0.005), min_run_time=1e-6)
-    assert timing.blocks == 1 and timing.iqr_ms is None
-    assert timing.to_dict()["iqr_ms"] is None
+    assert timing.blocks == MIN_BLOCKS and timing.iqr_ms is not None and timing.iqr_ms > 0
+    assert timing.runs >= MIN_BLOCKS
     timing = measure(lambda: None, min_run_time=0.05)
-    assert timing.blocks > 1 and timing.iqr_ms is not None
+    assert timing.blocks >= MIN_BLOCKS and timing.iqr_ms is not None
 
 
 def _points(ratios: list[float], spread: float) -> list[object]:
@@ -188,3 +191,31 @@ def test_a_sweep_whose_ratio_zigzags_beyond_its_spread_is_warned_about() -> None
     warning = unsteady_ratio(_points([1.5, 3.0, 1.4, 2.9], 0.01))  # type: ignore[arg-type]
     assert warning is not None and "1.40× to 3.00×" in warning and "--min-time" in warning
     assert unsteady_ratio(_points([1.5, 1.6, 1.5, 1.6], 0.05)) is None  # within the spread
+
+
+IMPLS = Path(__file__).parent / "impls" / "manual.py"
+
+
+def test_bench_times_implementations_beside_the_module() -> None:
+    right, slowed = f"{IMPLS}:LSTM", f"{IMPLS}:LSTMSlowed"
+    args = ("nn.LSTM(4, 8)", "--impl", right, "--impl", slowed)
+    code, out, err = run(*args, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert {f"impl:{right}", f"impl:{slowed}"} <= set(doc["timing"])
+    ratios = doc["impl_ratio"]
+    assert set(ratios) == {f"impl:{right}", f"impl:{slowed}"}
+    slow = ratios[f"impl:{slowed}"]
+    assert slow["rounds"] == 5 and slow["low"] > 1  # 5 ms a call: slower in every round
+    assert slow["median"] > ratios[f"impl:{right}"]["median"]
+    assert doc["gflops_per_s"][f"impl:{slowed}"] < doc["gflops_per_s"]["module"]
+    code, out, _ = run(*args, "--backward")
+    assert code == 0 and "LSTMSlowed/module, forward:" in " ".join(out.split())
+    assert "LSTMSlowed/module, fwd+bwd:" in " ".join(out.split())
+
+
+def test_bench_impl_failures_are_clear() -> None:
+    code, _, err = run("nn.LSTM(4, 8)", "--impl", f"{IMPLS}:NotAModule")
+    assert code == 2 and "not a torch.nn.Module" in err
+    code, _, err = run("nn.GRU(4, 8)", "--impl", f"{IMPLS}:LSTM")
+    assert code == 2 and "--impl" in err

@@ -8,6 +8,7 @@ are computed one by one from row slices, with no hoisting, so a shared mistake i
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from torch import Tensor, nn
@@ -106,6 +107,8 @@ class Manual(nn.Module):
 
     def forward(self, x: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None):  # type: ignore[no-untyped-def]
         h0, c0 = state if isinstance(state, tuple) else (state, None)
+        if self.fault == "slow":  # right, but 5 ms slower a call: for bench --impl
+            time.sleep(0.005)
         if self.cell:
             return self._cell_forward(x, h0, c0)
         unbatched = x.dim() == 2
@@ -170,6 +173,7 @@ LSTMOutputOff = _factory("LSTM", fault="output_off_by_1e-3")
 GRUNoGradWeightHH = _factory("GRU", fault="no_grad_weight_hh")
 LSTMCellWrongGateOrder = _factory("LSTM", cell=True, fault="gate_order")
 GRULayer1ReverseIgnoresBias = _factory("GRU", fault="l1_reverse_ignores_bias_hh")
+LSTMSlowed = _factory("LSTM", fault="slow")
 
 
 def NotAModule(**kwargs):  # type: ignore[no-untyped-def]
