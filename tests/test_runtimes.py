@@ -90,6 +90,7 @@ def test_the_legacy_onnx_exporter_matches_at_every_shape(cell: str) -> None:
     assert [r["verdict"] for r in runs(doc)] == ["pass", "pass"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cell", "works"), [("LSTM", True), ("GRU", True), ("RNN", False)])
 def test_the_dynamo_onnx_exporter_on_stacked_modules(cell: str, works: bool) -> None:
     pytest.importorskip("onnxruntime")
