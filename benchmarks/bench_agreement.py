@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from rnninspect.bench import BenchOptions, bench
+from rnninspect.bench import bench
+from rnninspect.options import BenchOptions
 from rnninspect.spec import make_spec
 
 BAND = 0.30

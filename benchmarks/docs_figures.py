@@ -13,7 +13,8 @@ import sys
 
 import torch
 
-from rnninspect.bench import BenchOptions, bench, sweep
+from rnninspect.bench import bench, sweep
+from rnninspect.options import BenchOptions
 from rnninspect.render import bench_markdown
 from rnninspect.spec import make_spec
 

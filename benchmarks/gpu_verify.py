@@ -13,8 +13,9 @@ import sys
 
 import torch
 
+from rnninspect.options import VerifyOptions
 from rnninspect.spec import make_spec
-from rnninspect.verification import VerifyOptions, verify
+from rnninspect.verification import verify
 
 CONFIGS = {
     "LSTM 2x bidir": dict(

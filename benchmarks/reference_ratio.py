@@ -14,7 +14,8 @@ import sys
 
 import torch
 
-from rnninspect.bench import BenchOptions, bench
+from rnninspect.bench import bench
+from rnninspect.options import BenchOptions
 from rnninspect.spec import make_spec
 
 GOAL = 3.5

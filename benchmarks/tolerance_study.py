@@ -18,8 +18,9 @@ from collections import Counter
 
 import torch
 
+from rnninspect.options import VerifyOptions
 from rnninspect.spec import CellKind, make_spec
-from rnninspect.verification import VerifyOptions, verify
+from rnninspect.verification import verify
 
 
 def random_spec(rng: random.Random) -> dict[str, object]:

@@ -12,7 +12,7 @@ import sys
 _here = os.getcwd()
 sys.path[:] = [entry for entry in sys.path if entry not in ("", _here)]
 
-from rnninspect.signals import entry  # noqa: E402
+from rnninspect.entry import entry  # noqa: E402
 
 if __name__ == "__main__":
     entry(prog_name="rnninspect")

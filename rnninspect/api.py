@@ -12,18 +12,14 @@ from torch import Tensor
 
 from rnninspect import memory
 from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
-from rnninspect.report import (
-    ConvertedModule,
-    ConvertReport,
-    DiagnoseReport,
-    ExplainReport,
-    InferReport,
-    KerasReport,
-    Measured,
-    ShapesReport,
-    VerifyReport,
-    versions,
-)
+from rnninspect.reports.common import versions
+from rnninspect.reports.convert import ConvertedModule, ConvertReport
+from rnninspect.reports.diagnose import DiagnoseReport
+from rnninspect.reports.explain import ExplainReport
+from rnninspect.reports.infer import InferReport
+from rnninspect.reports.keras import KerasReport
+from rnninspect.reports.shapes import Measured, ShapesReport
+from rnninspect.reports.verify import VerifyReport
 from rnninspect.shapes import parameter_shapes, tensor_shapes
 from rnninspect.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 
@@ -108,7 +104,7 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
     ``tf32``, ``timing`` (default False here) and ``max_memory``.
     """
     # imported here: verification brings torch.utils.benchmark, which `shapes` does not need
-    from rnninspect.verification import VerifyOptions
+    from rnninspect.options import VerifyOptions
     from rnninspect.verification import verify as run_verify
 
     option_names = {f.name for f in dataclasses.fields(VerifyOptions)}
@@ -307,6 +303,7 @@ def diagnose(
     import math
 
     from rnninspect import diagnose as shapes_check
+    from rnninspect.probe import torch_verdict
 
     lengths = spec.lengths
     problems = shapes_check.diagnose(spec, input_shape, h0, c0, lengths)
@@ -326,9 +323,7 @@ def diagnose(
                 f"{memory.format_bytes(limit)}"
             )
         else:
-            torch_ran, outcome = shapes_check.torch_verdict(
-                spec, input_shape, h0, c0, lengths=lengths
-            )
+            torch_ran, outcome = torch_verdict(spec, input_shape, h0, c0, lengths=lengths)
             torch_error, torch_note = (outcome, None) if torch_ran else (None, outcome)
         if not problems and torch_error is not None:
             hint = f"rnninspect's model accepts these shapes but torch does not: {torch_error}"

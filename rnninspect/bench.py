@@ -12,9 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,8 +26,10 @@ from rnninspect.build import (
     torch_warnings,
     upstream_gradients,
 )
+from rnninspect.options import BenchOptions
 from rnninspect.reference import reference_forward
-from rnninspect.report import BenchReport, SweepPoint, versions
+from rnninspect.reports.bench import BenchReport, SweepPoint
+from rnninspect.reports.common import versions
 from rnninspect.runs import Forward, Side, run_with_grads, without_grad
 from rnninspect.runtimes.base import Run
 from rnninspect.shapes import flop_count
@@ -38,36 +38,6 @@ from rnninspect.timing import RatioRounds, Timing, peak_cuda_bytes, ratio_rounds
 
 #: What ``--sweep`` may vary.
 SWEEPABLE = ("seq_len", "batch", "hidden_size", "num_layers")
-
-
-@dataclass(frozen=True)
-class BenchOptions:
-    """Everything ``bench`` takes besides the configuration; defaults as the CLI's."""
-
-    device: str = "cpu"
-    dtype: str = "float32"
-    backward: bool = False
-    min_time: float = 0.2
-    peak_gflops: float | None = None
-    tf32: bool = False
-    max_memory: int | None = None
-    weights: Mapping[str, Tensor] | None = None
-    weights_source: str | None = None
-    runtimes: tuple[str, ...] | str | None = ("eager",)
-    exporter: str | None = None
-    compile_backend: str | None = None
-    impls: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
-        if not (self.min_time > 0 and math.isfinite(self.min_time)):
-            raise SpecError(f"--min-time must be a positive number of seconds, got {self.min_time}")
-        peak = self.peak_gflops
-        if peak is not None and not (peak > 0 and math.isfinite(peak)):
-            raise SpecError(f"--peak-gflops must be a positive number, got {peak}")
-        if self.dtype not in devices.DTYPES:
-            choices = ", ".join(devices.DTYPES)
-            raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
 
 
 def parse_sweep(text: str, spec: RNNSpec) -> tuple[str, list[int]]:

@@ -18,7 +18,9 @@ from typing import Any
 
 from rnninspect import expand
 from rnninspect.impl import ImplError, load_factory
-from rnninspect.report import Case, CaseResult, MatrixReport, versions
+from rnninspect.options import VerifyOptions
+from rnninspect.reports.common import versions
+from rnninspect.reports.matrix import Case, CaseResult, MatrixReport
 from rnninspect.runs import ImplementationFailed
 from rnninspect.spec import (
     DEFAULTS,
@@ -30,7 +32,7 @@ from rnninspect.spec import (
     make_spec,
     parse_spec,
 )
-from rnninspect.verification import VerifyOptions, verify
+from rnninspect.verification import verify
 
 #: Keys of VerifyOptions a case may set, besides the configuration.
 OPTION_KEYS = (
@@ -348,7 +350,7 @@ def run_matrix(
             progress(done, len(cases), case.name)
 
     if jobs > 1 and len(cases) > 1:
-        results = run_in_workers(cases, jobs, fail_fast, allow_inconclusive, tick)
+        results = run_in_workers(verify_case, cases, jobs, fail_fast, allow_inconclusive, tick)
     else:
         results = run_cases(cases, fail_fast, allow_inconclusive, tick)
     report.results = list(results)

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Sequence
 
-from rnninspect.report import Case
+from rnninspect.reports.matrix import Case
 from rnninspect.shapes import flop_count
 from rnninspect.spec import SpecError
 
@@ -70,8 +70,9 @@ def shard(cases: Sequence[Case], k: int, n: int) -> list[Case]:
 def calibration() -> float:
     """How much slower this machine is than the reference one: one small verify timed against
     the cost formula (after a first run, which pays for imports and warm-up)."""
+    from rnninspect.options import VerifyOptions
     from rnninspect.spec import make_spec
-    from rnninspect.verification import VerifyOptions, verify
+    from rnninspect.verification import verify
 
     spec = make_spec(cell="lstm", input_size=10, hidden_size=20, seq_len=20, num_layers=2)
     options = VerifyOptions(timing=False)

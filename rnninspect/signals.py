@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -88,14 +87,3 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def entry(prog_name: str | None = None) -> None:
-    """The ``rnninspect`` command: Ctrl-C handled from the first moment, then the CLI."""
-    try:
-        install()
-        from rnninspect.cli import main
-    except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted\n")
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    main(prog_name=prog_name)

@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from rnninspect.report import VerifyReport
+from rnninspect.reports.verify import VerifyReport
 from rnninspect.spec import RNNSpec
 
 __all__ = ["assert_matches_torch"]
@@ -38,7 +38,7 @@ def assert_matches_torch(
     from rich.console import Console
 
     from rnninspect.api import verify
-    from rnninspect.render import verify_table
+    from rnninspect.render.verify import verify_table
 
     if specs is None or isinstance(specs, str | RNNSpec):
         specs = [specs]  # type: ignore[list-item]

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from rnninspect.report import Case, CaseResult
+from rnninspect.reports.matrix import Case, CaseResult
 
 
 def parse_jobs(text: str) -> int:
@@ -56,13 +56,15 @@ def cores() -> int:
 
 
 def run_in_workers(
+    work: Callable[[Case, int], CaseResult],
     cases: Sequence[Case],
     jobs: int,
     fail_fast: bool,
     allow_inconclusive: bool,
     progress: Callable[[int, Case], None] | None = None,
 ) -> Iterator[CaseResult]:
-    """Verify the cases in ``jobs`` processes; the results in the cases' order."""
+    """``work(case, threads)`` for every case in ``jobs`` processes (``work`` a module-level
+    function, which a spawned worker imports by name); the results in the cases' order."""
     import torch
 
     on_cpu = all(case.options.device == "cpu" for case in cases)
@@ -71,9 +73,7 @@ def run_in_workers(
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start)
     try:
         with _main_left_alone():  # the workers start as the first cases are submitted
-            futures: list[Future[CaseResult]] = [
-                pool.submit(_verify, case, threads) for case in cases
-            ]
+            futures: list[Future[CaseResult]] = [pool.submit(work, case, threads) for case in cases]
         for index, future in enumerate(futures):
             result = future.result()
             if progress is not None:
@@ -111,9 +111,3 @@ def _start() -> None:
     signal.set_wakeup_fd(-1)  # and so is its watcher's pipe
     os.dup2(2, 1)  # what an --impl prints goes to stderr: stdout holds the report alone
     sys.stdout = sys.stderr
-
-
-def _verify(case: Case, threads: int) -> CaseResult:
-    from rnninspect.matrix import verify_case
-
-    return verify_case(case, threads)

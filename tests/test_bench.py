@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
-from rnninspect.report import growth_exponent
+from rnninspect.reports.bench import growth_exponent
 from rnninspect.shapes import flop_count
 from rnninspect.spec import make_spec
 

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
+from rnninspect.options import VerifyOptions
 from rnninspect.shapes import flop_count
 from rnninspect.spec import SpecError, make_spec
-from rnninspect.verification import VerifyOptions, verify
+from rnninspect.verification import verify
 
 LENGTHS = (5, 1, 3, 4)  # uneven, unsorted, with a length of 1
 

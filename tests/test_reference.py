@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from rnninspect.build import example_inputs, run_module, torch_module
+from rnninspect.options import VerifyOptions
 from rnninspect.reference import reference_forward
 from rnninspect.spec import CellKind, RNNSpec, make_spec
-from rnninspect.verification import VerifyOptions, verify
+from rnninspect.verification import verify
 
 
 def grid() -> list[tuple[RNNSpec, bool]]:

@@ -1,0 +1,51 @@
+"""``rnninspect convert``."""
+
+from __future__ import annotations
+
+import click
+
+from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, FILE, format_option
+
+
+@click.command()
+@click.argument("file", type=FILE, metavar="FILE")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["keras", "torch"]),
+    required=True,
+    help="keras: a torch checkpoint to .keras or .weights.h5; torch: a .keras or .weights.h5 "
+    "file to a .pt or .safetensors state dict.",
+)
+@click.option("-o", "--output", required=True, metavar="OUT", help="The file to write.")
+@click.option(
+    "--prefix",
+    metavar="P",
+    help="--to keras: convert only this recurrent module of the checkpoint (as infer names it).",
+)
+@click.option(
+    "--nonlinearity",
+    type=click.Choice(["tanh", "relu"]),
+    help="The RNNs' nonlinearity, which weights files do not record.  [default: tanh]",
+)
+@format_option()
+def convert(
+    file: str, to: str, output: str, prefix: str | None, nonlinearity: str | None, fmt: str
+) -> int:
+    """Convert recurrent weights between a torch checkpoint and Keras, layer by layer.
+
+    --to keras reads FILE as infer does (weights only) and writes a Keras model (.keras) or
+    its weights (.weights.h5); --to torch reads a .keras (safe_mode) or .weights.h5 file and
+    writes a torch state dict (.pt) or .safetensors. Prints the mapping applied to every
+    weight. Before OUT is written, every converted module is read back from the new file and
+    run in both frameworks on the same input; a module that does not match leaves OUT as it
+    was (exit 1). What cannot convert exactly is refused with the reason (exit 2).
+    Needs rnninspect[keras] (exit 3 without it).
+    """
+    from rnninspect import api, render
+
+    report = api.convert(file, to, output, prefix, nonlinearity)
+    for note in report.notes:
+        click.echo(f"Note: {note}", err=True)
+    render.emit(report, fmt)
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED

@@ -1,0 +1,38 @@
+"""``rnninspect infer``."""
+
+from __future__ import annotations
+
+import click
+
+from rnninspect.cli.options import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    FILE,
+    format_option,
+    max_memory_option,
+)
+
+
+@click.command()
+@click.argument("file", type=FILE, metavar="FILE")
+@max_memory_option("Refuse a checkpoint that would load more than SIZE.")
+@format_option()
+def infer(file: str, max_memory: str | None, fmt: str) -> int:
+    """Every recurrent module in a checkpoint, and a SPEC that rebuilds it.
+
+    Reads .pt/.pth/.bin with torch.load(weights_only=True) (never plain unpickling; the size is
+    checked before the real load), .safetensors with the safetensors package and .npz with
+    numpy (allow_pickle=False); weight_norm and pruned weights are rebuilt. Infers cell,
+    sizes, layers, bias, directions and proj_size from the shapes. Exit 0 when modules are
+    found, 1 when none is or a group is inconsistent, 2 when the file cannot be read.
+    """
+    from rnninspect import api, memory, render
+    from rnninspect.checkpoint import torch_version_warning
+
+    warning = torch_version_warning()
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    report = api.infer(file, limit)
+    render.emit(report, fmt)
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED

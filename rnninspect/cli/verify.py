@@ -1,0 +1,127 @@
+"""``rnninspect verify``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rnninspect.cli.options import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    FILE,
+    allow_inconclusive_option,
+    device_option,
+    dtype_option,
+    max_memory_option,
+    runtime_options,
+    tf32_option,
+    timeout_option,
+    user_code_output,
+    weights_options,
+    with_config,
+)
+
+
+@click.command()
+@with_config
+@weights_options
+@device_option()
+@dtype_option("dtype of the module (the implementation under test).")
+@click.option(
+    "--impl",
+    type=FILE,
+    metavar="TARGET",
+    help="Check your own implementation instead of torch's: path/to/file.py:Name or "
+    "package.module:Name, called with torch's constructor arguments.",
+)
+@click.option("--atol", type=float, help="Absolute tolerance.  [default: by dtype]")
+@click.option("--rtol", type=float, help="Relative tolerance.  [default: by dtype]")
+@click.option(
+    "--reference-dtype",
+    type=click.Choice(["float64", "same"]),
+    default="float64",
+    show_default=True,
+    help="Run the reference in float64 from the weights upcast, or in the module's dtype.",
+)
+@click.option("--zero-state", is_flag=True, help="Start from zero h0/c0 instead of random ones.")
+@click.option(
+    "--weight-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="X",
+    help="Multiply torch's initialisation by X, to probe saturated and chaotic regimes.",
+)
+@tf32_option()
+@allow_inconclusive_option(
+    "Exit 0 when rows are inconclusive (explained by the noise floor), none failing."
+)
+@max_memory_option()
+@timeout_option("Fail the run if it takes longer than S seconds.  [default: no limit]")
+@runtime_options(
+    "Also judge the module on these runtimes: eager, compile, export, onnx (comma-separated "
+    "or repeated).  [default: eager]"
+)
+@click.option(
+    "--onnx",
+    type=FILE,
+    metavar="FILE.onnx",
+    help="Also judge an ONNX file you have (inputs taken in order: input, h0, c0), with the "
+    "weights it was exported from given by --weights.",
+)
+@click.option(
+    "--save-artifact",
+    type=FILE,
+    metavar="PATH",
+    help="Keep the exported file that was verified (.onnx, .pt2); a folder keeps one per runtime.",
+)
+@click.option(
+    "--other-seq-len",
+    type=int,
+    metavar="N",
+    help="The second sequence length each runtime's artefact runs at.  [default: L+3]",
+)
+@click.option(
+    "--other-batch",
+    type=int,
+    metavar="N",
+    help="The second batch each runtime's artefact runs at.  [default: N+1]",
+)
+def verify(
+    spec: Any, fmt: str, allow_inconclusive: bool, max_memory: str | None, **given: Any
+) -> int:
+    """Parity of the module with the manual reference: outputs, final states, gradients.
+
+    Builds the real module and the reference with the same weights, runs both on the same
+    seeded input and (non-zero) initial state, back-propagates the same random upstream
+    gradient through both, and compares every output, final state and gradient. Each row is
+    pass, fail, or inconclusive (out of tolerance, but explained by the noise floor of the dtype
+    and every single step agrees). Exit 0 when every row passes, 1 otherwise (inconclusive rows
+    exit 0 with --allow-inconclusive).
+    """
+    from rnninspect import memory, render
+    from rnninspect.options import VerifyOptions
+    from rnninspect.runs import ImplementationFailed
+    from rnninspect.verification import failed_run
+    from rnninspect.verification import verify as run_verify
+
+    limit = None if max_memory is None else memory.parse_size(max_memory)
+    given["runtimes"] = given["runtimes"] or None
+    options = VerifyOptions(**given, max_memory=limit)
+    try:
+        with user_code_output():
+            report = run_verify(spec, options)
+    except ImplementationFailed as exc:
+        if fmt == "json":  # CI reads stdout: one document, even when the run could not finish
+            click.echo(render.dumps(failed_run(spec, options, str(exc))))
+        raise
+    for message in report.warnings:
+        click.echo(f"Warning: torch: {message}", err=True)
+    render.emit(report, fmt)
+    if report.verdict == "pass":
+        return EXIT_OK
+    if report.verdict == "inconclusive" and allow_inconclusive:
+        click.echo("Inconclusive rows allowed by --allow-inconclusive.", err=True)
+        return EXIT_OK
+    return EXIT_CHECK_FAILED

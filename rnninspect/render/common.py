@@ -1,0 +1,96 @@
+"""What more than one command's views use: shapes and dimensions as text, the heading of a
+configuration, markdown tables, errors and verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rnninspect.reports.bench import BenchReport
+from rnninspect.reports.shapes import Measured, ShapesReport
+from rnninspect.reports.verify import VerifyReport
+from rnninspect.shapes import TensorShape
+
+if TYPE_CHECKING:
+    from rnninspect.parity import ParityRow
+
+
+def shape_text(shape: Sequence[int] | None) -> str:
+    return "absent" if shape is None else "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def dims_text(row: Measured) -> str:
+    if not isinstance(row.predicted, TensorShape):
+        return ""
+    return " · ".join(f"{dim.symbol}={dim.size}" for dim in row.predicted.dims)
+
+
+def heading(report: ShapesReport | VerifyReport | BenchReport) -> str:
+    spec = report.spec
+    if spec.cell.is_cell:
+        example = "unbatched input" if spec.unbatched else f"batch {spec.batch}"
+    elif spec.unbatched:
+        example = f"unbatched input · seq_len {spec.seq_len}"
+    elif spec.lengths is not None:
+        lengths = ",".join(str(n) for n in spec.lengths)
+        example = f"packed: lengths {lengths} · batch {spec.batch} · seq_len {spec.seq_len}"
+    else:
+        example = f"batch {spec.batch} · seq_len {spec.seq_len}"
+    return f"{spec.to_spec_string()} · {example} · seed {spec.seed}"
+
+
+def wrap_items(items: Sequence[str], width: int = 78) -> str:
+    """Join items with `` · ``, breaking lines between items, never inside one."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + 3 + len(item) <= width:
+            lines[-1] += " · " + item
+        else:
+            lines.append(item)
+    return "\n".join(lines)
+
+
+#: Markdown columns aligned right.
+NUMERIC_COLUMNS = {
+    "numel",
+    "max abs err",
+    "max rel err",
+    "noise floor",
+    "torch's err",
+    "module",
+    "reference",
+    "ratio",
+    "median ms",
+    "IQR ms",
+    "runs",
+    "tokens/s",
+    "GFLOP/s",
+}
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    aligns = ["---:" if name in NUMERIC_COLUMNS else "---" for name in header]
+    return "\n".join([line(header), line(aligns), *(line(row) for row in rows)]) + "\n"
+
+
+def error_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value != value:  # nan: nothing was measured
+        return "n/a"
+    return f"{value:.2e}" if value else "0"
+
+
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+
+
+def short_parity_markdown(rows: list[ParityRow]) -> str:
+    """Rows as keras and convert show them: the tensor, its largest error, its verdict."""
+    shown = [
+        (f"`{row.tensor}`", error_text(row.comparison.max_abs_err), row.verdict) for row in rows
+    ]
+    return markdown_table(("tensor", "max abs err", "verdict"), shown)

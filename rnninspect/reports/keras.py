@@ -1,0 +1,49 @@
+"""``rnninspect keras``: the Keras layers, the weight mapping, and with --check both run.
+
+Plain dataclasses; ``to_dict()`` is the command's JSON. No torch import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rnninspect.spec import RNNSpec
+
+if TYPE_CHECKING:
+    from rnninspect.keras import WeightMap
+    from rnninspect.parity import ParityRow
+
+
+@dataclass(frozen=True)
+class KerasReport:
+    """``rnninspect keras``: the Keras layers, the weight mapping, and with --check both run."""
+
+    spec: RNNSpec
+    versions: dict[str, str]
+    code: list[str]
+    mapping: list[WeightMap]
+    notes: list[str]
+    limits: list[str]
+    rows: list[ParityRow] | None = None
+    keras_version: str | None = None
+    reset_after: bool | None = None  # the Keras GRU setting; None for RNN and LSTM
+
+    @property
+    def ok(self) -> bool:
+        """No limit, and with --check every row passes."""
+        return not self.limits and all(row.ok for row in self.rows or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.spec.to_dict(),
+            "spec": self.spec.to_spec_string(),
+            "versions": {**self.versions, "keras": self.keras_version},
+            "keras_code": self.code,
+            "reset_after": self.reset_after,
+            "mapping": [row.to_dict() for row in self.mapping],
+            "notes": self.notes,
+            "limits": self.limits,
+            "parity": None if self.rows is None else [row.to_dict() for row in self.rows],
+            "ok": self.ok,
+        }
