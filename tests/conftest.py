@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 # rnninspect runs Keras on the torch backend; a test that imports Keras first must too.
 os.environ.setdefault("KERAS_BACKEND", "torch")
+
+# Property tests: 40 examples each in the README's run, 300 in CI's (HYPOTHESIS_PROFILE=ci).
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

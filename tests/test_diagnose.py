@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnninspect import diagnose as diagnose_module
+from rnninspect import probe as probe_module
 from rnninspect.cli import main
-from rnninspect.diagnose import diagnose, parse_shape, torch_verdict
+from rnninspect.diagnose import diagnose, parse_shape
+from rnninspect.probe import torch_verdict
 from rnninspect.spec import SpecError, make_spec
 
 
@@ -166,7 +168,7 @@ def test_parse_shape_forms() -> None:
 
 def test_a_crash_of_torch_is_reported_not_suffered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        diagnose_module, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+        probe_module, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
     )
     ran, error = torch_verdict(make_spec(cell="lstm_cell"), (3, 10), (1, 3, 20), (1, 3, 20))
     assert not ran and error == "torch's probe could not run: its process died with SIGSEGV"
@@ -217,7 +219,7 @@ SHAPE_EDITS = [
 ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(
     cell=st.sampled_from(["rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell"]),
     layers=st.integers(1, 2),
@@ -312,7 +314,7 @@ def test_diagnose_runs_no_code_from_the_current_directory(
 
 def test_a_probe_that_dies_is_no_shape_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        diagnose_module, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+        probe_module, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     )
     code, doc = run("nn.RNN(1, 8)", "--input-shape", "5,1,1")
     assert code == 0 and doc["fits"] is True

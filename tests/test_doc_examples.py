@@ -99,7 +99,17 @@ def test_the_pages_hold_examples() -> None:
     assert sum(1 for e in EXAMPLES if e.output) >= 4
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=str)
+def _slow(example: Example) -> bool:
+    """ONNX exports and large backward benchmarks take seconds each: CI's slow step runs them."""
+    text = " ".join(example.args)
+    return "onnx" in text or (example.args[:1] == ["bench"] and "--backward" in text)
+
+
+@pytest.mark.parametrize(
+    "example",
+    [pytest.param(e, marks=pytest.mark.slow) if _slow(e) else e for e in EXAMPLES],
+    ids=str,
+)
 def test_example_runs_as_shown(example: Example) -> None:
     why = _runnable(example)
     if why:

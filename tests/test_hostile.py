@@ -401,7 +401,7 @@ OPTION_VALUES = {
 }
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(
     cell=st.sampled_from(["rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell"]),
     chosen=st.sets(st.sampled_from(sorted(OPTION_VALUES)), max_size=3),

@@ -1,0 +1,106 @@
+"""The layout docs/architecture.md describes: imports form no circle, and no module grows past
+500 lines. Imports are read from the source (module level, inside functions and under
+``TYPE_CHECKING`` alike), so a circle hidden in a lazy import is found too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rnninspect"
+MAX_LINES = 500
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package and the modules of the package it imports."""
+    modules = _modules()
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            for target in targets:
+                found = resolve(target) if target.startswith("rnninspect") else None
+                # the package itself (``from rnninspect import __version__``) sits above all
+                if found and found != name and found != "rnninspect":
+                    graph[name].add(found)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_imports_form_no_circle() -> None:
+    graph = import_graph()
+    assert "rnninspect.reports.verify" in graph and graph["rnninspect.cli"]
+    assert circles(graph) == []
+
+
+def test_a_circle_would_be_found() -> None:
+    graph = import_graph()
+    graph["rnninspect.spec"] = graph["rnninspect.spec"] | {"rnninspect.cli"}
+    assert circles(graph)
+
+
+def test_reports_and_views_import_no_engine() -> None:
+    """Reports are plain data and views only show them: neither reaches the code that computes."""
+    engines = {"rnninspect.verification", "rnninspect.bench", "rnninspect.api", "rnninspect.cli"}
+    for name, imported in import_graph().items():
+        if name.startswith(("rnninspect.reports", "rnninspect.render")):
+            assert not imported & engines, (name, imported & engines)
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE.parent)): count
+        for path in PACKAGE.rglob("*.py")
+        if (count := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
