@@ -121,3 +121,50 @@ def test_reference_never_calls_torch_rnn_code() -> None:
         "functional",
     ):
         assert forbidden not in source
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("lengths", [None, (7, 4, 1)])
+def test_the_loop_over_views_gives_the_indexing_loops_results_bit_for_bit(
+    cell: str, lengths: tuple[int, ...] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time loop takes its steps from ``gi.unbind(0)`` (linear in L under autograd); the
+    outputs and every gradient are those of indexing ``gi[t]`` in the loop, to the last bit."""
+    from rnninspect.reference import recurrence
+
+    spec = make_spec(
+        cell=cell,
+        input_size=3,
+        hidden_size=5,
+        num_layers=2,
+        bidirectional=True,
+        seq_len=7,
+        lengths=lengths,
+    )
+    module = torch_module(spec).double()
+
+    def run() -> list[torch.Tensor]:
+        params = {k: v.detach().clone().requires_grad_(True) for k, v in module.named_parameters()}
+        inputs = {k: v.double().requires_grad_(True) for k, v in example_inputs(spec).items()}
+        results = reference_forward(spec, params, inputs)
+        torch.stack([v.sum() * (i + 1) for i, v in enumerate(results.values())]).sum().backward()
+        grads = [v.grad for v in [*inputs.values(), *params.values()]]
+        return [*results.values(), *(g for g in grads if g is not None)]
+
+    by_views = run()
+
+    class Indexed:  # what project_input returned before: unbind() gives back the tensor itself
+        def __init__(self, tensor: torch.Tensor) -> None:
+            self.tensor = tensor
+
+        def unbind(self, dim: int) -> torch.Tensor:
+            return self.tensor
+
+    original = recurrence.DirectionWeights.project_input
+    monkeypatch.setattr(
+        recurrence.DirectionWeights, "project_input", lambda w, x: Indexed(original(w, x))
+    )
+    by_index = run()
+    assert len(by_views) == len(by_index)
+    for a, b in zip(by_views, by_index, strict=True):
+        assert torch.equal(a, b)

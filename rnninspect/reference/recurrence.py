@@ -88,7 +88,9 @@ def run_direction(
     inside each sequence: elsewhere the state is left as it is and the output is zero, so each
     sequence stops at its own length and the reverse direction starts at its own last step.
     """
-    gi = weights.project_input(x)  # (L, N, G*H_cell), hoisted out of the loop
+    # hoisted out of the loop, then split into L views at once: indexing gi[t] in the loop would
+    # make autograd build one (L, N, G*H_cell) gradient per step, quadratic in L
+    gi = weights.project_input(x).unbind(0)  # L of (N, G*H_cell)
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     outputs: list[Tensor] = [h] * x.shape[0]
     for t in steps:
