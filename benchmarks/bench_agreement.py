@@ -28,7 +28,8 @@ def independent(cell: str, size: int, device: str) -> float:
     module = getattr(nn, cell)(size, size, num_layers=2).to(device)
     x = torch.randn(50, 16, size, device=device)
     with torch.no_grad():
-        timer = benchmark.Timer("m(x)", globals={"m": module, "x": x})
+        threads = torch.get_num_threads()  # the count bench times on and reports
+        timer = benchmark.Timer("m(x)", globals={"m": module, "x": x}, num_threads=threads)
         return timer.blocked_autorange(min_run_time=1.0).median * 1e3
 
 

@@ -1,8 +1,9 @@
 """Start-up cost of the CLI against ``python -c "import torch"``, measured in one run.
 
-Goals (issue 2): ``rnninspect --help`` at most 0.3x and ``rnninspect shapes`` at most 1.25x the
-time of importing torch. Each command runs ``--repeat`` times, interleaved so that drift on a
-shared machine touches all three alike; the medians and their ratios are printed.
+Goals: ``rnninspect --help`` at most 0.3x (issue 2), ``rnninspect shapes`` at most 1.25x (issue 2)
+and ``rnninspect verify`` of a small module at most 1.3x (issue 16) the time of importing torch.
+Each command runs ``--repeat`` times, interleaved so that drift on a shared machine touches all
+alike; the medians and their ratios are printed.
 
     python benchmarks/startup.py [--repeat 15]
 """
@@ -21,8 +22,9 @@ COMMANDS = {
     "import torch": [sys.executable, "-c", "import torch"],
     "rnninspect --help": [sys.executable, "-m", "rnninspect", "--help"],
     "rnninspect shapes": [sys.executable, "-m", "rnninspect", "shapes"],
+    "rnninspect verify": [sys.executable, "-m", "rnninspect", "verify", "nn.LSTM(10, 20)"],
 }
-GOALS = {"rnninspect --help": 0.3, "rnninspect shapes": 1.25}
+GOALS = {"rnninspect --help": 0.3, "rnninspect shapes": 1.25, "rnninspect verify": 1.3}
 
 
 def main() -> int:

@@ -74,8 +74,18 @@ def point_spec(spec: RNNSpec, name: str, value: int) -> RNNSpec:
 
 
 def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
-    """Time torch's module and the reference for one configuration."""
+    """Time torch's module and the reference for one configuration, on ``options.threads``
+    torch threads (default: as many as torch uses now)."""
     options = options or BenchOptions()
+    before = torch.get_num_threads()
+    torch.set_num_threads(options.threads or before)
+    try:
+        return _bench(spec, options)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench(spec: RNNSpec, options: BenchOptions) -> BenchReport:
     device = devices.resolve_device(options.device)
     dtype = devices.resolve_dtype(options.dtype, device)
     estimate = memory.estimate(spec, options.dtype)

@@ -272,31 +272,14 @@ def _unique_names(cases: list[Case]) -> list[Case]:
 # Running
 
 
-#: Floating-point operations per layer-step under which a case's products are too small to
-#: gain from more than one CPU thread.
-SMALL_STEP = 2_000_000
-
-
-def threads_for(case: Case, threads: int) -> int:
-    """The torch threads a case runs on: one where each step's products are small (under
-    :data:`SMALL_STEP` FLOPs), else ``threads``. The number depends on the case alone, so every
-    sum is taken in the same order whether the matrix runs in one process or in ``--jobs``
-    workers, and the errors reported are the same to the last bit."""
-    from rnninspect.shapes import flop_count
-
-    spec = case.spec
-    steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
-    small = flop_count(spec).flops / steps < SMALL_STEP
-    return 1 if case.options.device == "cpu" and small else threads
-
-
 def verify_case(case: Case, threads: int | None = None) -> CaseResult:
-    """Verify one case on :func:`threads_for` threads (of ``threads``, by default as many as
-    torch uses now); an implementation that raised is the case's failure, not the run's."""
+    """Verify one case, with ``threads`` torch threads available (by default as many as torch
+    uses now; verify picks from them as :mod:`rnninspect.threads` says); an implementation that
+    raised is the case's failure, not the run's."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(threads_for(case, before if threads is None else threads))
+    torch.set_num_threads(before if threads is None else threads)
     started = time.perf_counter()
     try:
         result = CaseResult(case, verify(case.spec, case.options), None, 0.0)

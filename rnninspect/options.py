@@ -17,6 +17,12 @@ from rnninspect import devices, runtimes
 from rnninspect.impl import Factory
 from rnninspect.spec import SpecError
 
+#: How much verify's timing line may cost: nothing, about what the parity work took (at least
+#: QUICK_SECONDS in all), or bench's careful 0.2 s a timing.
+TIMINGS = ("off", "quick", "full")
+QUICK_SECONDS = 0.05
+FULL_SECONDS_EACH = 0.2
+
 
 @dataclass(frozen=True)
 class VerifyOptions:
@@ -31,7 +37,7 @@ class VerifyOptions:
     zero_state: bool = False
     weight_scale: float = 1.0
     tf32: bool = False
-    timing: bool = True
+    timing: str | bool = "quick"  # off, quick or full; True is quick, False off
     max_memory: int | None = None
     weights: Mapping[str, Tensor] | None = None
     weights_source: str | None = None
@@ -43,6 +49,7 @@ class VerifyOptions:
     other_batch: int | None = None
     save_artifact: str | None = None
     onnx: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
@@ -52,12 +59,18 @@ class VerifyOptions:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or not 1 <= value <= 10**6):
                 raise SpecError(f"--{name.replace('_', '-')} must be an integer in [1, 10**6]")
-        for name in ("zero_state", "tf32", "timing"):
+        if isinstance(self.timing, bool):
+            object.__setattr__(self, "timing", "quick" if self.timing else "off")
+        if self.timing not in TIMINGS:
+            raise SpecError(f"--timing must be one of {', '.join(TIMINGS)}, got {self.timing!r}")
+        for name in ("zero_state", "tf32"):
             if not isinstance(getattr(self, name), bool):
                 value = getattr(self, name)
                 raise SpecError(
                     f"{name} must be true or false, got {value!r} (a {type(value).__name__})"
                 )
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise SpecError(f"--threads must be a whole number of threads >= 1, got {self.threads}")
         if self.timeout is not None and not (0 < self.timeout < float("inf")):
             raise SpecError(f"--timeout must be a number of seconds > 0, got {self.timeout}")
         if self.weights is not None and self.weight_scale != 1.0:
@@ -96,11 +109,14 @@ class BenchOptions:
     exporter: str | None = None
     compile_backend: str | None = None
     impls: tuple[str, ...] = ()
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
         if not (self.min_time > 0 and math.isfinite(self.min_time)):
             raise SpecError(f"--min-time must be a positive number of seconds, got {self.min_time}")
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise SpecError(f"--threads must be a whole number of threads >= 1, got {self.threads}")
         peak = self.peak_gflops
         if peak is not None and not (peak > 0 and math.isfinite(peak)):
             raise SpecError(f"--peak-gflops must be a positive number, got {peak}")

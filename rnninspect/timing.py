@@ -50,7 +50,8 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
     import statistics
 
     fn()  # warm-up: lazy initialisation, cuDNN plan selection, allocator
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    # the Timer runs on one thread unless told: time on the threads the report says were used
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
     times = list(measurement.times)  # seconds per run, one entry per block
     while len(times) < MIN_BLOCKS:
@@ -60,6 +61,35 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
         median_ms=statistics.median(times) * 1e3,
         iqr_ms=(high - low) * 1e3,
         runs=len(times) * measurement.number_per_run,
+        blocks=len(times),
+    )
+
+
+def measure_quickly(
+    fn: Callable[[], object], seconds: float, synchronize: Callable[[], None] | None = None
+) -> Timing:
+    """Time ``fn()`` call by call for about ``seconds`` (at least :data:`MIN_BLOCKS` calls):
+    verify's quick timing line. ``torch.utils.benchmark``'s block-size estimate alone takes
+    about a quarter of a second a timing, more than the whole check of a small module."""
+    import statistics
+    import time
+
+    fn()  # warm-up
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < MIN_BLOCKS or (time.perf_counter() < deadline and len(times) < 10_000):
+        if synchronize is not None:
+            synchronize()
+        started = time.perf_counter()
+        fn()
+        if synchronize is not None:
+            synchronize()
+        times.append(time.perf_counter() - started)
+    low, _, high = statistics.quantiles(times, n=4, method="inclusive")
+    return Timing(
+        median_ms=statistics.median(times) * 1e3,
+        iqr_ms=(high - low) * 1e3,
+        runs=len(times),
         blocks=len(times),
     )
 
@@ -79,15 +109,24 @@ def time_sides(
     upstream: Mapping[str, Tensor],
     min_time: float,
     backward: bool,
+    quick: Callable[[], None] | bool = False,
 ) -> dict[str, Timing]:
     """Each side's forward (``<side>``) and, with ``backward``, forward plus backward of the
-    upstream gradient (``<side>_backward``)."""
+    upstream gradient (``<side>_backward``): by ``torch.utils.benchmark``, or with ``quick``
+    call by call (:func:`measure_quickly`; a callable ``quick`` is the device's synchronize)."""
+
+    def timed(fn: Callable[[], object]) -> Timing:
+        if quick is False:
+            return measure(fn, min_time)
+        return measure_quickly(fn, min_time, None if quick is True else quick)
+
     timing: dict[str, Timing] = {}
     for name, (forward, params, inputs) in sides.items():
-        timing[name] = measure(without_grad(forward, inputs), min_time)
+        timing[name] = timed(without_grad(forward, inputs))
         if backward:
-            run = functools.partial(run_with_grads, forward, params, inputs, upstream)
-            timing[f"{name}_backward"] = measure(run, min_time)
+            timing[f"{name}_backward"] = timed(
+                functools.partial(run_with_grads, forward, params, inputs, upstream)
+            )
     return timing
 
 

@@ -10,6 +10,7 @@ implementation's own; it also runs in the implementation's dtype to measure the 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from rnninspect.build import (
     upstream_gradients,
 )
 from rnninspect.impl import Factory, build, load_factory
-from rnninspect.options import VerifyOptions
+from rnninspect.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
 from rnninspect.parity import Tolerance, compare, compare_rows, default_tolerance, judge
 from rnninspect.reports.common import versions
 from rnninspect.reports.verify import VerifyReport
@@ -42,6 +43,7 @@ from rnninspect.runtimes.base import Prepared
 from rnninspect.signals import TimeLimitExceeded, time_limit
 from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, step_parity
+from rnninspect.threads import auto_threads
 from rnninspect.timing import Timing, time_sides
 
 
@@ -80,17 +82,26 @@ def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device)
 
 
 def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
-    """Verify torch's module (or ``options.impl``) against the reference for one spec.
+    """Verify torch's module (or ``options.impl``) against the reference for one spec, on
+    ``options.threads`` CPU threads (by default as :mod:`rnninspect.threads` chooses).
 
     With ``options.timeout``, a run that takes longer fails (:class:`ImplementationFailed`,
     "timed out after S s"): an implementation that never returns cannot hang CI.
     """
     options = options or VerifyOptions()
+    before = torch.get_num_threads()
+    threads = options.threads
+    if threads is None:
+        cpu = devices.resolve_device(options.device).type == "cpu"
+        threads = auto_threads(spec, before) if cpu else before
+    torch.set_num_threads(threads)
     try:
         with time_limit(options.timeout):
-            return _verify(spec, options)
+            return dataclasses.replace(_verify(spec, options), threads=threads)
     except TimeLimitExceeded as exc:
         raise ImplementationFailed(str(exc)) from None
+    finally:
+        torch.set_num_threads(before)
 
 
 def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
@@ -147,6 +158,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         inputs = example_inputs(spec, device, dtype, zero_state=options.zero_state)
         upstream = upstream_gradients(spec, device)
         what = "implementation" if options.impl else "module"
+        started = time.perf_counter()  # the parity work, which a quick timing costs no more than
         tested = run_with_grads(
             _module_forward(under_test, spec, what),
             dict(under_test.named_parameters()),
@@ -212,9 +224,10 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
 
         checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)
 
+        work = time.perf_counter() - started
         timing: dict[str, Timing] = {}
-        if options.timing:
-            timing = _timings(spec, module, under_test, options, inputs, upstream, ref_device)
+        if options.timing != "off":
+            timing = _timings(spec, module, under_test, options, inputs, upstream, ref_device, work)
 
     return VerifyReport(
         spec=spec,
@@ -227,6 +240,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         rows=rows,
         steps=steps,
         timing=timing,
+        timing_mode=str(options.timing),
         notes=notes,
         warnings=warned,
         impl=label,
@@ -317,8 +331,11 @@ def _timings(
     inputs: Mapping[str, Tensor],
     upstream: Mapping[str, Tensor],
     ref_device: torch.device,
+    work: float,
 ) -> dict[str, Timing]:
-    """Forward, and forward plus backward, of the module, the reference and any ``--impl``."""
+    """Forward, and forward plus backward, of the module, the reference and any ``--impl``:
+    ``quick``, all in about the ``work`` seconds the parity runs took (at least
+    :data:`QUICK_SECONDS`); ``full``, :data:`FULL_SECONDS_EACH` each, as bench measures."""
     sides: dict[str, Side] = {
         "module": (
             _module_forward(module, spec, "module"),
@@ -333,4 +350,9 @@ def _timings(
             dict(under_test.named_parameters()),
             inputs,
         )
-    return time_sides(sides, upstream, min_time=0.1, backward=True)
+    if options.timing == "full":
+        return time_sides(sides, upstream, min_time=FULL_SECONDS_EACH, backward=True)
+    each = max(QUICK_SECONDS, work) / (2 * len(sides))
+    device = next(iter(inputs.values())).device
+    synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else True
+    return time_sides(sides, upstream, min_time=each, backward=True, quick=synchronize)

@@ -4,7 +4,7 @@ On Linux the workers are forks of this process, which has torch imported and the
 so they start at once; as for torch's own DataLoader workers, a fork is safe for CPU work (CUDA
 cannot cross a fork, so a matrix with CUDA cases runs them in fresh processes instead).
 Elsewhere they are spawned. A case runs on as many torch threads in a worker as in one process
-(:func:`rnninspect.matrix.threads_for`): a product split over another number of threads adds in
+(:mod:`rnninspect.threads`): a product split over another number of threads adds in
 another order, and the errors reported would differ in their last bits. Results are taken in the
 file's order whatever order the workers finish in, so the report and the JUnit file are those of
 ``--jobs 1``, timings aside; ``--fail-fast`` keeps the results up to the first case that did not

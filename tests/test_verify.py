@@ -388,3 +388,24 @@ def test_module_target_resolves_from_the_current_directory(
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     code, doc = run_json("nn.GRU(4, 8)", "--impl", "localrnn.cells:GRU")
     assert code == 0, doc
+
+
+def test_timing_modes() -> None:
+    from rnninspect.options import VerifyOptions
+    from rnninspect.spec import SpecError
+
+    assert VerifyOptions(timing=True).timing == "quick"
+    assert VerifyOptions(timing=False).timing == "off"
+    with pytest.raises(SpecError, match="--timing must be one of off, quick, full"):
+        VerifyOptions(timing="slow")
+    for mode, timed in (("off", False), ("quick", True)):
+        result = CliRunner().invoke(
+            main, ["verify", "nn.GRU(4, 8)", "--timing", mode, "--format", "json"]
+        )
+        doc = json.loads(result.stdout)
+        assert result.exit_code == 0 and doc["timing_mode"] == mode
+        assert bool(doc["timing"]) is timed
+        if timed:
+            assert {"module", "reference", "module_backward"} <= set(doc["timing"])
+    table = CliRunner().invoke(main, ["verify", "nn.GRU(4, 8)"]).stdout
+    assert "Timing (quick, in about the time the parity work took;" in " ".join(table.split())

@@ -48,6 +48,12 @@ from rnninspect.spec import SpecError
     metavar="X",
     help="A peak to report achieved GFLOP/s against, as a percentage.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Time on N CPU threads (torch.set_num_threads).  [default: torch's, the cores here]",
+)
 @tf32_option("Allow TF32 on CUDA.")
 @max_memory_option()
 @runtime_options(

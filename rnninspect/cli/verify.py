@@ -46,6 +46,21 @@ from rnninspect.cli.options import (
 )
 @click.option("--zero-state", is_flag=True, help="Start from zero h0/c0 instead of random ones.")
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="CPU threads to run on.  [default: one for a configuration whose steps are under 1 "
+    "MFLOP, where more are no faster, else torch's]",
+)
+@click.option(
+    "--timing",
+    type=click.Choice(["off", "quick", "full"]),
+    default="quick",
+    show_default=True,
+    help="The timing line: off; quick, in about the time the parity work took; full, 0.2 s a "
+    "timing. bench is the place for careful numbers.",
+)
+@click.option(
     "--weight-scale",
     type=float,
     default=1.0,

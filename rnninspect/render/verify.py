@@ -107,10 +107,18 @@ def _timing_line(report: VerifyReport) -> str | None:
     forward = ", ".join(f"{side} {t[side].median_ms:.3g} ms" for side in sides)
     backward = ", ".join(f"{side} {t[side + '_backward'].median_ms:.3g} ms" for side in sides)
     ratio = t["reference"].median_ms / t["module"].median_ms
-    return (
-        f"Timing (median, torch.utils.benchmark): forward {forward} (reference/module "
+    how = (
+        "quick, in about the time the parity work took"
+        if report.timing_mode == "quick"
+        else ("full")
+    )
+    line = (
+        f"Timing ({how}; median, torch.utils.benchmark): forward {forward} (reference/module "
         f"{ratio:.2g}×); forward+backward {backward}."
     )
+    if report.timing_mode == "quick":
+        line += " rnninspect bench times carefully."
+    return line
 
 
 def _summary(report: VerifyReport) -> str:

@@ -40,6 +40,8 @@ class VerifyReport:
     zero_state: bool
     weights_source: str | None = None
     runtimes: list[RuntimeResult] = field(default_factory=list)
+    timing_mode: str = "quick"  # --timing: off, quick or full
+    threads: int | None = None  # CPU threads it ran on
 
     @property
     def verdict(self) -> str:
@@ -89,6 +91,8 @@ class VerifyReport:
             "steps": steps,
             "runtimes": [result.to_dict() for result in self.runtimes],
             "timing": {name: timing.to_dict() for name, timing in self.timing.items()},
+            "timing_mode": self.timing_mode,
+            "threads": self.threads,
             "notes": self.notes,
             "warnings": self.warnings,
             "verdict": self.verdict,
