@@ -11,6 +11,7 @@ from rnninspect.cli.options import (
     EXIT_OK,
     device_option,
     dtype_option,
+    import_torch,
     max_memory_option,
     progress_bar,
     runtime_options,
@@ -78,6 +79,7 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     benchmark per value, a table and a plot of time against the value, and the fitted k of
     time ~ value^k.
     """
+    import_torch()
     from rnninspect import bench as benchmarks
     from rnninspect import memory, render
     from rnninspect.options import BenchOptions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, FILE, format_option
+from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, FILE, format_option, import_torch
 
 
 @click.command()
@@ -42,6 +42,7 @@ def convert(
     was (exit 1). What cannot convert exactly is refused with the reason (exit 2).
     Needs rnninspect[keras] (exit 3 without it).
     """
+    import_torch()
     from rnninspect import api, render
 
     report = api.convert(file, to, output, prefix, nonlinearity)

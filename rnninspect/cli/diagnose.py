@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, with_config
+from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, import_torch, with_config
 
 _FROM_INPUT = "the batch and sequence length are read from --input-shape"
 
@@ -34,6 +34,7 @@ def diagnose(
     torch is also run on zeros of those shapes, in a child process, and its own error is quoted.
     Exit 0 when everything fits, 1 when something does not, 2 for unparsable shapes.
     """
+    import_torch()
     from rnninspect import api, render
     from rnninspect.diagnose import parse_shape
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, with_config
+from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, import_torch, with_config
 
 
 @click.command()
@@ -19,6 +19,7 @@ def explain(spec: Any, fmt: str) -> int:
     time (which cells make up output, which h_n), and the relations between output and h_n,
     each measured on the real module. Exit 1 if a relation does not hold.
     """
+    import_torch()
     from rnninspect import api, render
 
     report = api.explain(spec)

@@ -9,6 +9,7 @@ from rnninspect.cli.options import (
     EXIT_OK,
     FILE,
     format_option,
+    import_torch,
     max_memory_option,
 )
 
@@ -26,6 +27,7 @@ def infer(file: str, max_memory: str | None, fmt: str) -> int:
     sizes, layers, bias, directions and proj_size from the shapes. Exit 0 when modules are
     found, 1 when none is or a group is inconsistent, 2 when the file cannot be read.
     """
+    import_torch()
     from rnninspect import api, memory, render
     from rnninspect.checkpoint import torch_version_warning
 

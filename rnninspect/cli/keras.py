@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, with_config
+from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, import_torch, with_config
 
 
 @click.command()
@@ -34,6 +34,7 @@ def keras(spec: Any, fmt: str, check: bool, reset_after: bool) -> int:
     states with the reference. Exit 0 when equivalent (and every row passes), 1 when no Keras
     layer is equivalent or a row fails, 3 without Keras for --check.
     """
+    import_torch()
     from rnninspect import api, render
 
     report = api.keras(spec, check, reset_after)

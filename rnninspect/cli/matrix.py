@@ -15,6 +15,7 @@ from rnninspect.cli.options import (
     device_option,
     dtype_option,
     format_option,
+    import_torch,
     progress_bar,
     timeout_option,
     user_code_output,
@@ -86,6 +87,7 @@ def matrix(
     jobs = parse_jobs(jobs_text)
     prepare_threads(jobs)  # before torch is imported
 
+    import_torch()
     from rnninspect import output, render, shards
     from rnninspect.matrix import load, run_matrix
 

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, max_memory_option, with_config
+from rnninspect.cli.options import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    import_torch,
+    max_memory_option,
+    with_config,
+)
 
 
 @click.command()
@@ -23,6 +29,7 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     allocated), and reports the shapes torch produced, checked against rnninspect's shape
     model. A disagreement is a bug in rnninspect: it is shown with both sides, exit 1.
     """
+    import_torch()
     from rnninspect import api, memory, render
 
     limit = None if max_memory is None else memory.parse_size(max_memory)

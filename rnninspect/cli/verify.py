@@ -13,6 +13,7 @@ from rnninspect.cli.options import (
     allow_inconclusive_option,
     device_option,
     dtype_option,
+    import_torch,
     max_memory_option,
     runtime_options,
     tf32_option,
@@ -115,6 +116,7 @@ def verify(
     and every single step agrees). Exit 0 when every row passes, 1 otherwise (inconclusive rows
     exit 0 with --allow-inconclusive).
     """
+    import_torch()
     from rnninspect import memory, render
     from rnninspect.options import VerifyOptions
     from rnninspect.runs import ImplementationFailed
