@@ -58,9 +58,11 @@ class _Prober:
 
     process: subprocess.Popen[str]
     script: str
+    ready: bool = False
 
     @classmethod
-    def start(cls, timeout: float) -> _Prober:
+    def launch(cls) -> _Prober:
+        """Start the child; it imports torch while this process goes on."""
         process = subprocess.Popen(
             [sys.executable, "-I", "-c", _PROBE, json.dumps(_import_path())],
             stdin=subprocess.PIPE,
@@ -68,11 +70,12 @@ class _Prober:
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        prober = cls(process, _PROBE)
-        prober.answer(timeout)  # torch imported: ready
-        return prober
+        return cls(process, _PROBE)
 
     def ask(self, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if not self.ready:
+            self.answer(timeout)  # torch imported: ready
+            self.ready = True
         assert self.process.stdin is not None
         try:
             self.process.stdin.write(json.dumps(args) + "\n")
@@ -115,6 +118,14 @@ class _ProbeDied(Exception):
 _prober: _Prober | None = None
 
 
+def warm_up() -> None:
+    """Start the child now, so that it imports torch while this process imports its own: on a
+    machine with two cores the two imports overlap instead of adding up."""
+    global _prober
+    if _prober is None or not _prober.alive():
+        _prober = _Prober.launch()
+
+
 def _import_path() -> list[str]:
     """This process's import path without the current directory, for the isolated child."""
     here = os.getcwd()
@@ -149,7 +160,7 @@ def torch_verdict(
     global _prober
     try:
         if _prober is None or not _prober.alive():
-            _prober = _Prober.start(timeout)
+            _prober = _Prober.launch()
         error = _prober.ask(args, timeout)["error"]
     except _ProbeDied as exc:
         _prober = None
