@@ -120,11 +120,11 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
 def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
     """Every recurrent module in a checkpoint (``.pt``, ``.pth``, ``.bin``, ``.safetensors``,
     ``.npz``), weights stored through torch's reparametrisations rebuilt."""
-    from rnninspect.checkpoint import load_tensors
+    from rnninspect.checkpoint import load_shapes
     from rnninspect.infer import infer_modules
     from rnninspect.reparam import rebuild
 
-    tensors, notes = rebuild(load_tensors(Path(path), max_memory))
+    tensors, notes = rebuild(load_shapes(Path(path), max_memory))
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
     found = infer_modules(shapes)
     return InferReport(str(path), versions(torch.__version__), found, len(shapes), notes)

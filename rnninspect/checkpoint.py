@@ -67,10 +67,27 @@ def load_tensors(path: Path, limit: int | None = None) -> dict[str, Tensor]:
     if path.suffix == ".npz":
         return _load_npz(path, limit)
     _refuse_torchscript(path)
-    needed = _torch_bytes(path)
+    needed = _torch_bytes(path, _torch_load(path, "meta"))
     memory.check(needed, limit, f"loading {path.name}")
     data = _torch_load(path, "cpu")
     return dict(_flatten(data, ""))
+
+
+def load_shapes(path: Path, limit: int | None = None) -> dict[str, Tensor]:
+    """Every tensor in a checkpoint as :func:`load_tensors` finds it, but on the meta device:
+    shapes and dtypes, and no data read or allocated (what ``infer`` needs). A checkpoint
+    whose tensors would load past ``limit`` is still refused, as ``--weights`` would refuse it."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    limit = memory.default_limit() if limit is None else limit
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path, limit, meta=True)
+    if path.suffix == ".npz":
+        return _load_npz(path, limit, meta=True)
+    _refuse_torchscript(path)
+    shapes = _torch_load(path, "meta")
+    memory.check(_torch_bytes(path, shapes), limit, f"loading {path.name}")
+    return dict(_flatten(shapes, ""))
 
 
 def dense(value: Tensor, key: str, path: str | Path) -> Tensor:
@@ -112,8 +129,9 @@ def _refuse_torchscript(path: Path) -> None:
         )
 
 
-def _torch_bytes(path: Path) -> int:
-    """Bytes a real load would allocate, found without allocating them."""
+def _torch_bytes(path: Path, shapes: Any) -> int:
+    """Bytes a real load would allocate, found without allocating them (``shapes``: the
+    checkpoint loaded on the meta device)."""
     archive = 0
     if zipfile.is_zipfile(path):
         try:
@@ -121,7 +139,6 @@ def _torch_bytes(path: Path) -> int:
                 archive = sum(info.file_size for info in zf.infolist())
         except (zipfile.BadZipFile, OSError) as exc:
             raise CheckpointError(f"{path}: not a readable torch.save archive: {exc}") from None
-    shapes = _torch_load(path, "meta")
     tensors = sum(t.numel() * t.element_size() for _, t in _flatten(shapes, ""))
     return max(archive, tensors, path.stat().st_size)
 
@@ -151,14 +168,15 @@ def _refusal(exc: BaseException) -> str:
     return f"cannot read it as a torch checkpoint: {type(exc).__name__}: {text[:200]}"
 
 
-def _load_npz(path: Path, limit: int) -> dict[str, Tensor]:
+def _load_npz(path: Path, limit: int, meta: bool = False) -> dict[str, Tensor]:
     """A numpy ``.npz`` (``numpy.savez``): arrays by name, never unpickled; each array's header
-    gives its size before any data is read."""
+    gives its size before any data is read (and, with ``meta``, all that is read)."""
     import numpy as np
 
     try:
         with zipfile.ZipFile(path) as zf:
             needed = 0
+            headers = {}
             for info in zf.infolist():
                 with zf.open(info) as handle:
                     major, _ = np.lib.format.read_magic(handle)
@@ -169,7 +187,10 @@ def _load_npz(path: Path, limit: int) -> dict[str, Tensor]:
                     )
                     shape, _, dtype = read(handle)
                 needed += math.prod(shape) * dtype.itemsize
+                headers[info.filename.removesuffix(".npy")] = (shape, dtype)
         memory.check(needed, limit, f"loading {path.name}")
+        if meta:
+            return {name: _meta_array(path, name, *header) for name, header in headers.items()}
         with np.load(path, allow_pickle=False) as arrays:
             tensors = {}
             for name in arrays.files:
@@ -185,7 +206,21 @@ def _load_npz(path: Path, limit: int) -> dict[str, Tensor]:
         raise CheckpointError(f"{path}: not a readable .npz file: {text[:300]}") from None
 
 
-def _load_safetensors(path: Path, limit: int) -> dict[str, Tensor]:
+def _meta_array(path: Path, name: str, shape: tuple[int, ...], dtype: Any) -> Tensor:
+    import numpy as np
+
+    if dtype.kind == "O":
+        raise CheckpointError(
+            f"{path}: {name} holds pickled Python objects, which are never unpickled "
+            "(allow_pickle=False), not numbers"
+        )
+    if dtype.kind not in "fiub":
+        raise CheckpointError(f"{path}: {name} holds {dtype} values, not numbers")
+    kind = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+    return torch.empty(shape, dtype=kind, device="meta")
+
+
+def _load_safetensors(path: Path, limit: int, meta: bool = False) -> dict[str, Tensor]:
     try:
         from safetensors import safe_open
     except ImportError:
@@ -201,6 +236,8 @@ def _load_safetensors(path: Path, limit: int) -> dict[str, Tensor]:
                 size = _DTYPE_SIZES.get(piece.get_dtype(), 8)
                 needed += math.prod(piece.get_shape()) * size
             memory.check(needed, limit, f"loading {path.name}")
+            if meta:
+                return {key: _meta_slice(handle.get_slice(key)) for key in keys}
             return {key: handle.get_tensor(key) for key in keys}
     except RNNInspectError:
         raise
@@ -208,6 +245,24 @@ def _load_safetensors(path: Path, limit: int) -> dict[str, Tensor]:
         text = " ".join(str(exc).split())
         raise CheckpointError(f"{path}: not a readable .safetensors file: {text[:300]}") from None
 
+
+def _meta_slice(piece: Any) -> Tensor:
+    kind = _SAFETENSORS_DTYPES.get(piece.get_dtype(), torch.float32)
+    return torch.empty(piece.get_shape(), dtype=kind, device="meta")
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 _DTYPE_SIZES = {
     "F64": 8,

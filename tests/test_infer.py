@@ -286,3 +286,23 @@ def test_pruned_weights_are_rebuilt_and_weight_drop_is_named(tmp_path: Path) -> 
         "weight_hh_l0 is missing; found rnns.0.module.weight_hh_l0_raw"
     )
     assert "weight-drop wrapper" in group["problem"]
+
+
+def test_infer_reads_shapes_only_from_every_format(tmp_path: Path) -> None:
+    """load_shapes gives what load_tensors gives, on the meta device: no tensor data is read."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    from rnninspect.checkpoint import load_shapes, load_tensors
+
+    state = {f"enc.{k}": v for k, v in nn.GRU(3, 5, num_layers=2).state_dict().items()}
+    torch.save({"model": state}, tmp_path / "c.pt")
+    save_file(state, str(tmp_path / "c.safetensors"))
+    np.savez(tmp_path / "c.npz", **{k: v.numpy() for k, v in state.items()})
+    for name in ("c.pt", "c.safetensors", "c.npz"):
+        shapes = load_shapes(tmp_path / name)
+        full = load_tensors(tmp_path / name)
+        assert {k: (v.shape, v.dtype) for k, v in shapes.items()} == {
+            k: (v.shape, v.dtype) for k, v in full.items()
+        }
+        assert all(v.device.type == "meta" for v in shapes.values()), name

@@ -21,11 +21,11 @@ from rnninspect.cli.options import (
 def infer(file: str, max_memory: str | None, fmt: str) -> int:
     """Every recurrent module in a checkpoint, and a SPEC that rebuilds it.
 
-    Reads .pt/.pth/.bin with torch.load(weights_only=True) (never plain unpickling; the size is
-    checked before the real load), .safetensors with the safetensors package and .npz with
-    numpy (allow_pickle=False); weight_norm and pruned weights are rebuilt. Infers cell,
-    sizes, layers, bias, directions and proj_size from the shapes. Exit 0 when modules are
-    found, 1 when none is or a group is inconsistent, 2 when the file cannot be read.
+    Reads shapes only, no tensor data: .pt/.pth/.bin with torch.load(weights_only=True) on the
+    meta device (never plain unpickling), .safetensors and .npz from their headers; weight_norm
+    and pruned weights are rebuilt. Infers cell, sizes, layers, bias, directions and proj_size
+    from the shapes. Exit 0 when modules are found, 1 when none is or a group is inconsistent,
+    2 when the file cannot be read.
     """
     import_torch()
     from rnninspect import api, memory, render
