@@ -1,8 +1,9 @@
 """verify of a large configuration against the work it cannot skip, measured in one run.
 
-The irreducible work: the module's forward+backward and the float64 reference's forward+backward,
-once each. verify also runs the reference in the module's dtype (the noise floor) and compares
-every row. Goal (issue 16): verify within 1.5x of the irreducible work.
+The irreducible work, as a script doing only the check would: build the module, its input and
+the upstream gradient, then the module's forward+backward and the float64 reference's, once
+each. verify also runs the reference in the module's dtype (the noise floor) and compares every
+row. Goal (issue 16): verify within 1.5x of the irreducible work.
 
     python benchmarks/verify_overhead.py
 """
@@ -46,15 +47,16 @@ def medians(settings: dict[str, Any], repeat: int = 3) -> tuple[float, float]:
     """Median seconds of the irreducible work and of verify, alternating, after a warm-up."""
     cpu = torch.device("cpu")
     spec = make_spec(**settings)
-    module = torch_module(spec)
-    inputs = example_inputs(spec)
-    upstream = upstream_gradients(spec, cpu)
-    params = dict(module.named_parameters())
     options = VerifyOptions(timing="off")
 
     def irreducible() -> None:
+        """What a script that checks the module against the float64 reference must do: build
+        the module, the input and the upstream gradient, run both forward and backward."""
+        module = torch_module(spec)
+        inputs = example_inputs(spec)
+        upstream = upstream_gradients(spec, cpu)
         forward = functools.partial(_forward, module, spec)
-        run_with_grads(forward, params, inputs, upstream)
+        run_with_grads(forward, dict(module.named_parameters()), inputs, upstream)
         run_with_grads(*reference_side(spec, module, inputs, cpu), upstream)
 
     def whole() -> None:
