@@ -104,3 +104,17 @@ def test_no_module_is_over_500_lines() -> None:
         if (count := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_every_benchmark_script_imports() -> None:
+    """The scripts behind docs/performance.md import what they use from where it now lives
+    (their main() runs only as a script)."""
+    import importlib.util
+
+    folder = PACKAGE.parent / "benchmarks"
+    scripts = sorted(folder.glob("*.py"))
+    assert scripts
+    for path in scripts:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
