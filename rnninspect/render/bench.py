@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.render.common import heading, markdown_table
+from rnninspect.render.common import heading, markdown_table, titled_table
 from rnninspect.reports.bench import BenchReport
 
 if TYPE_CHECKING:
@@ -178,12 +176,7 @@ def bench_table(report: BenchReport) -> RenderableType:
         Text(_bench_device(report)),
     ]
     if report.sweep:
-        table = Table(
-            title=f"Sweep of {report.sweep_name} (forward)",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
+        table = titled_table(f"Sweep of {report.sweep_name} (forward)")
         table.add_column(str(report.sweep_name), justify="right")
         for header in ("module", "reference", "ratio"):
             table.add_column(header, justify="right", no_wrap=True)
@@ -194,12 +187,8 @@ def bench_table(report: BenchReport) -> RenderableType:
         first = f"{report.sweep_name}={report.sweep[0].value}"
         parts += [Text(""), table, Text(_growth_line(report) + " Bars scale per column.")]
         if report.impl_ratios:
-            impls = Table(
-                title="Implementations over the sweep (forward; ratio: median and range over "
-                "the rounds)",
-                title_justify="left",
-                box=box.SIMPLE_HEAD,
-                pad_edge=False,
+            impls = titled_table(
+                "Implementations over the sweep (forward; ratio: median and range over the rounds)"
             )
             for header in _sweep_impl_header(report):
                 impls.add_column(header, justify="right", no_wrap=True)
@@ -207,7 +196,7 @@ def bench_table(report: BenchReport) -> RenderableType:
                 impls.add_row(*impl_row)
             parts += [Text(""), impls]
         parts.append(Text(f"Timings below are of the first point, {first}.", style="dim"))
-    table = Table(title="Timing", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = titled_table("Timing")
     for header in ("side", "pass", "median ms", "IQR ms", "runs", "tokens/s", "GFLOP/s"):
         right = header not in ("side", "pass")
         table.add_column(header, justify="right" if right else "left", no_wrap=True)

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
+from rich.table import Table
+
 from rnninspect.reports.bench import BenchReport
 from rnninspect.reports.shapes import Measured, ShapesReport
 from rnninspect.reports.verify import VerifyReport
@@ -94,3 +97,8 @@ def short_parity_markdown(rows: list[ParityRow]) -> str:
         (f"`{row.tensor}`", error_text(row.comparison.max_abs_err), row.verdict) for row in rows
     ]
     return markdown_table(("tensor", "max abs err", "verdict"), shown)
+
+
+def titled_table(title: str) -> Table:
+    """A table as every view draws one: its title on the left, a rule under the header."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from rnninspect.render.common import error_text, markdown_table, short_parity_markdown
+from rnninspect.render.common import error_text, markdown_table, short_parity_markdown, titled_table
 from rnninspect.render.keras import KERAS_HEADER, keras_rows
 from rnninspect.reports.convert import ConvertedModule, ConvertReport
 
@@ -36,9 +34,7 @@ def convert_table(report: ConvertReport) -> RenderableType:
         Text(f"{report.source} -> {report.output} (--to {report.to})", style="bold")
     ]
     for module in report.modules:
-        table = Table(
-            title=_module_title(module), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-        )
+        table = titled_table(_module_title(module))
         for header in KERAS_HEADER:
             table.add_column(header.strip(), no_wrap=header in ("shape", "shape "))
         for mapped in keras_rows(module.spec, module.mapping):

@@ -9,7 +9,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from rnninspect.render.common import dims_text, error_text, heading, markdown_table, shape_text
+from rnninspect.render.common import (
+    dims_text,
+    error_text,
+    heading,
+    markdown_table,
+    shape_text,
+    titled_table,
+)
 from rnninspect.render.shapes import tensor_parts
 from rnninspect.reports.explain import ExplainReport
 
@@ -84,12 +91,7 @@ def explain_table(report: ExplainReport, width: int = 80) -> RenderableType:
     parts += [Text(""), Text("Unrolled", style="bold")]
     parts += _diagram_lines(report, width)
     if report.relations:
-        relations = Table(
-            title="Output and final state, checked on the real module",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
+        relations = titled_table("Output and final state, checked on the real module")
         for header in ("lhs", "rhs", "", "max abs err"):
             right = header == "max abs err"
             relations.add_column(header, no_wrap=True, justify="right" if right else "left")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from rnninspect.render.common import (
@@ -15,6 +13,7 @@ from rnninspect.render.common import (
     markdown_table,
     shape_text,
     short_parity_markdown,
+    titled_table,
 )
 from rnninspect.reports.keras import KerasReport
 from rnninspect.spec import RNNSpec
@@ -64,12 +63,7 @@ def keras_table(report: KerasReport) -> RenderableType:
     parts: list[RenderableType] = [Text(report.spec.to_spec_string(), style="bold"), Text("")]
     parts.append(Text("Keras layers", style="bold"))
     parts += [Text(f"  {line}") for line in report.code]
-    table = Table(
-        title="Weights, in the order set_weights takes them",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    table = titled_table("Weights, in the order set_weights takes them")
     for header in KERAS_HEADER:
         table.add_column(header.strip(), no_wrap=header in ("shape", "shape "))
     for mapped in keras_rows(report.spec, report.mapping):
@@ -77,12 +71,7 @@ def keras_table(report: KerasReport) -> RenderableType:
     parts += [Text(""), table]
     parts += [Text(line) for line in report.notes]
     if report.rows is not None:
-        parity = Table(
-            title="Keras against the float64 reference",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
+        parity = titled_table("Keras against the float64 reference")
         for header in ("tensor", "max abs error", "verdict"):
             parity.add_column(header, justify="right" if header == "max abs error" else "left")
         for checked in report.rows:

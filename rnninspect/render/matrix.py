@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from rnninspect.render.common import VERDICT_STYLE, error_text, markdown_table
+from rnninspect.render.common import VERDICT_STYLE, error_text, markdown_table, titled_table
 from rnninspect.reports.matrix import MatrixReport
 from rnninspect.text import printable
 
@@ -45,9 +43,7 @@ def _matrix_failures(report: MatrixReport) -> list[str]:
 
 def matrix_table(report: MatrixReport) -> RenderableType:
     """The ``table`` view of ``rnninspect matrix``."""
-    table = Table(
-        title=f"Matrix: {report.path}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-    )
+    table = titled_table(f"Matrix: {report.path}")
     table.add_column("case", style="cyan", overflow="fold")
     table.add_column("worst error", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)

@@ -4,13 +4,18 @@ direction, the memory estimate.
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.render.common import dims_text, heading, markdown_table, shape_text, wrap_items
+from rnninspect.render.common import (
+    dims_text,
+    heading,
+    markdown_table,
+    shape_text,
+    titled_table,
+    wrap_items,
+)
 from rnninspect.reports.shapes import Measured, ShapesReport
 from rnninspect.shapes import ParameterShape, TensorShape, direction_label
 from rnninspect.spec import RNNSpec
@@ -87,7 +92,7 @@ def _source_line(report: ShapesReport) -> str:
 
 def tensor_parts(report: ShapesReport) -> list[RenderableType]:
     """The tensor table, the legend of its symbols, and what packing changes."""
-    tensors = Table(title="Tensors", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    tensors = titled_table("Tensors")
     tensors.add_column("tensor", style="cyan", no_wrap=True)
     tensors.add_column("shape", no_wrap=True)
     tensors.add_column("dims")
@@ -106,7 +111,7 @@ def shapes_table(report: ShapesReport) -> RenderableType:
     parts += tensor_parts(report)
     parts.append(Text(""))
 
-    params = Table(title="Parameters", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    params = titled_table("Parameters")
     params.add_column("parameter", style="cyan", no_wrap=True)
     params.add_column("shape", no_wrap=True)
     params.add_column("numel", justify="right", no_wrap=True)

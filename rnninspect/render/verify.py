@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from rnninspect.render.common import VERDICT_STYLE, error_text, heading, markdown_table
+from rnninspect.render.common import (
+    VERDICT_STYLE,
+    error_text,
+    heading,
+    markdown_table,
+    titled_table,
+)
 from rnninspect.reports.verify import VerifyReport
 from rnninspect.shapes import element_meaning
 
@@ -137,7 +141,7 @@ def _summary(report: VerifyReport) -> str:
 def verify_table(report: VerifyReport) -> RenderableType:
     """The ``table`` view of ``rnninspect verify``."""
     parts: list[RenderableType] = [Text(_verify_heading(report), style="bold"), Text("")]
-    table = Table(title="Parity", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = titled_table("Parity")
     table.add_column("tensor", style="cyan", overflow="fold")
     for header in ("max abs\nerror", "max rel\nerror", "noise\nfloor"):
         table.add_column(header, justify="right", no_wrap=True)
@@ -207,12 +211,7 @@ _RUNTIME_HEADER = ("runtime", "L", "N", "rows", "worst error", "verdict")
 
 
 def _runtimes_table(report: VerifyReport) -> RenderableType:
-    table = Table(
-        title="Runtimes, each against the float64 reference",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    table = titled_table("Runtimes, each against the float64 reference")
     for header in _RUNTIME_HEADER:
         right = header in ("L", "N", "worst error")
         table.add_column(header, justify="right" if right else "left", no_wrap=True)
