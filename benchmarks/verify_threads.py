@@ -14,9 +14,8 @@ import time
 import torch
 
 from rnninspect.options import VerifyOptions
-from rnninspect.shapes import flop_count
+from rnninspect.shapes import flop_count, layer_steps
 from rnninspect.spec import make_spec
-from rnninspect.threads import layer_steps
 from rnninspect.verification import verify
 
 SIZES = ((20, 3), (64, 8), (128, 16), (256, 32), (512, 32))

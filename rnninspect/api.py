@@ -20,7 +20,7 @@ from rnninspect.reports.infer import InferReport
 from rnninspect.reports.keras import KerasReport
 from rnninspect.reports.shapes import Measured, ShapesReport
 from rnninspect.reports.verify import VerifyReport
-from rnninspect.shapes import parameter_shapes, tensor_shapes
+from rnninspect.shapes import layer_steps, parameter_shapes, tensor_shapes
 from rnninspect.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 
 #: The most layer-steps shapes runs on the meta device, where each takes about 2 ms.
@@ -45,7 +45,7 @@ def inspect_shapes(spec: RNNSpec, max_memory: int | None = None) -> ShapesReport
     estimate = memory.estimate(spec)
     limit = memory.default_limit() if max_memory is None else max_memory
     device = "cpu" if estimate.shapes <= min(SMALL_RUN, limit) else "meta"
-    steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
+    steps = layer_steps(spec)
     if device == "meta" and steps > MAX_META_STEPS:
         raise SpecError(
             f"shapes runs torch's forward on the meta device one step at a time (about 2 ms a "

@@ -177,6 +177,11 @@ class FlopCount:
 _ELEMENTWISE = {"rnn": 2, "lstm": 13, "gru": 11}
 
 
+def layer_steps(spec: RNNSpec) -> int:
+    """Time steps times layers times directions: how often the cell runs in one forward pass."""
+    return 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
+
+
 def flop_count(spec: RNNSpec) -> FlopCount:
     """Multiply-adds and element-wise operations of one forward pass, counted per step.
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from rnninspect.reports.matrix import Case
-from rnninspect.shapes import flop_count
+from rnninspect.shapes import flop_count, layer_steps
 from rnninspect.spec import SpecError
 
 #: Seconds, on the 2-core machine the constants were measured on (docs/performance.md), that
@@ -32,8 +32,7 @@ ASK_CASES = 1000
 def cost(case: Case) -> float:
     """The case's verify time on the reference machine, in seconds, from its configuration."""
     spec = case.spec
-    steps = 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
-    work = PER_CASE + PER_STEP * steps + PER_FLOP * flop_count(spec).flops
+    work = PER_CASE + PER_STEP * layer_steps(spec) + PER_FLOP * flop_count(spec).flops
     return work * len(case.options.runtimes or ("eager",))
 
 

@@ -12,16 +12,11 @@ one process and in ``matrix --jobs`` workers. ``--threads`` overrides it.
 
 from __future__ import annotations
 
-from rnninspect.shapes import flop_count
+from rnninspect.shapes import flop_count, layer_steps
 from rnninspect.spec import RNNSpec
 
 #: Floating-point operations per layer-step under which one thread is as fast as more.
 SMALL_STEP = 1_000_000
-
-
-def layer_steps(spec: RNNSpec) -> int:
-    """Time steps times layers times directions: how often the cell runs in one forward pass."""
-    return 1 if spec.cell.is_cell else spec.seq_len * spec.num_layers * spec.num_directions
 
 
 def auto_threads(spec: RNNSpec, available: int) -> int:
