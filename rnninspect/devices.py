@@ -61,9 +61,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def dtype_named(name: object) -> torch.dtype:
+    """A dtype by its name in :data:`DTYPES`; any other name is bad input (exit 2)."""
+    if not isinstance(name, str) or name not in DTYPES:
+        raise SpecError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """A dtype by name, refused where the device cannot compute in it."""
-    dtype = DTYPES[name]
+    dtype = dtype_named(name)
     if device.type == "mps" and dtype == torch.float64:
         raise Unavailable("--dtype float64: the MPS backend has no float64")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():

@@ -24,6 +24,11 @@ QUICK_SECONDS = 0.05
 FULL_SECONDS_EACH = 0.2
 
 
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        raise SpecError(f"--threads must be a whole number of threads >= 1, got {threads}")
+
+
 @dataclass(frozen=True)
 class VerifyOptions:
     """Everything ``verify`` takes besides the configuration; defaults as the CLI's."""
@@ -69,8 +74,7 @@ class VerifyOptions:
                 raise SpecError(
                     f"{name} must be true or false, got {value!r} (a {type(value).__name__})"
                 )
-        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
-            raise SpecError(f"--threads must be a whole number of threads >= 1, got {self.threads}")
+        _check_threads(self.threads)
         if self.timeout is not None and not (0 < self.timeout < float("inf")):
             raise SpecError(f"--timeout must be a number of seconds > 0, got {self.timeout}")
         if self.weights is not None and self.weight_scale != 1.0:
@@ -87,9 +91,7 @@ class VerifyOptions:
             raise SpecError(
                 f"--reference-dtype must be float64 or same, got {self.reference_dtype!r}"
             )
-        if self.dtype not in devices.DTYPES:
-            choices = ", ".join(devices.DTYPES)
-            raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
+        devices.dtype_named(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,8 @@ class BenchOptions:
         object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))
         if not (self.min_time > 0 and math.isfinite(self.min_time)):
             raise SpecError(f"--min-time must be a positive number of seconds, got {self.min_time}")
-        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
-            raise SpecError(f"--threads must be a whole number of threads >= 1, got {self.threads}")
+        _check_threads(self.threads)
         peak = self.peak_gflops
         if peak is not None and not (peak > 0 and math.isfinite(peak)):
             raise SpecError(f"--peak-gflops must be a positive number, got {peak}")
-        if self.dtype not in devices.DTYPES:
-            choices = ", ".join(devices.DTYPES)
-            raise SpecError(f"--dtype must be one of {choices}, got {self.dtype!r}")
+        devices.dtype_named(self.dtype)
