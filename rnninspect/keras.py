@@ -71,22 +71,34 @@ def refuse(spec: RNNSpec, reset_after: bool) -> None:
         )
 
 
-def layer_code(spec: RNNSpec, reset_after: bool = True) -> list[str]:
-    """Python that builds the Keras layers, one line per torch layer (one cell for a Cell)."""
-    refuse(spec, reset_after)
+def _layer_class(spec: RNNSpec) -> str:
     family = spec.cell.family
-    options = [] if spec.cell.is_cell else ["return_sequences=True", "return_state=True"]
+    return KERAS_CELL[family] if spec.cell.is_cell else KERAS_LAYER[family]
+
+
+def _layer_options(spec: RNNSpec, reset_after: bool) -> dict[str, Any]:
+    """The Keras arguments of the layer (or cell) that computes ``spec``'s module, in the order
+    the code shows them; the ones left at Keras's defaults are left out."""
+    options: dict[str, Any] = {}
+    if spec.cell.family == "rnn":
+        options["activation"] = spec.nonlinearity
+    if not spec.cell.is_cell:
+        options.update(return_sequences=True, return_state=True)
     if not spec.bias:
-        options.append("use_bias=False")
-    if family == "rnn":
-        options.insert(0, f"activation={spec.nonlinearity!r}")
-    if family == "gru":
-        options.append(f"reset_after={reset_after}")
+        options["use_bias"] = False
+    if spec.cell.family == "gru":
+        options["reset_after"] = reset_after
+    return options
+
+
+def layer_code(spec: RNNSpec, reset_after: bool = True) -> list[str]:
+    """Python that builds the Keras layers, one line per torch layer (one cell for a Cell):
+    what :func:`make_layer` builds."""
+    refuse(spec, reset_after)
+    options = ", ".join(f"{k}={v!r}" for k, v in _layer_options(spec, reset_after).items())
+    layer = f"keras.layers.{_layer_class(spec)}({spec.hidden_size}, {options})"
     if spec.cell.is_cell:
-        return [
-            f"cell = keras.layers.{KERAS_CELL[family]}({spec.hidden_size}, {', '.join(options)})"
-        ]
-    layer = f"keras.layers.{KERAS_LAYER[family]}({spec.hidden_size}, {', '.join(options)})"
+        return [f"cell = {layer}"]
     if spec.bidirectional:
         layer = f"keras.layers.Bidirectional({layer})"
     return [f"layer_{index} = {layer}" for index in range(spec.num_layers)]
@@ -297,15 +309,8 @@ def _names(spec: RNNSpec) -> list[str]:
 
 def make_layer(keras: Any, spec: RNNSpec, reset_after: bool = True, name: str | None = None) -> Any:
     """One Keras layer (or, for a Cell, one cell) as :func:`layer_code` writes it."""
-    options: dict[str, Any] = {"use_bias": spec.bias}
-    if not spec.cell.is_cell:
-        options.update(return_sequences=True, return_state=True)
-    if spec.cell.family == "rnn":
-        options["activation"] = spec.nonlinearity
-    if spec.cell.family == "gru":
-        options["reset_after"] = reset_after
-    family = spec.cell.family
-    kind = KERAS_CELL[family] if spec.cell.is_cell else KERAS_LAYER[family]
+    options = _layer_options(spec, reset_after)
+    kind = _layer_class(spec)
     if spec.bidirectional:
         layer = getattr(keras.layers, kind)(spec.hidden_size, **options)
         return keras.layers.Bidirectional(layer, name=name)
