@@ -181,7 +181,6 @@ def keras(spec: RNNSpec, check: bool = False, reset_after: bool = True) -> Keras
     float64 reference row by row. ``reset_after=False`` maps a GRU to Keras's variant of that
     name, which no torch module computes: it is judged against the reference's variant."""
     from rnninspect import keras as mapping
-    from rnninspect.parity import compare_rows, default_tolerance, judge
     from rnninspect.runs import reference_side
 
     report = KerasReport(
@@ -207,9 +206,7 @@ def keras(spec: RNNSpec, check: bool = False, reset_after: bool = True) -> Keras
         found = mapping.run_layers(spec, layers, inputs)
         reference, _, wide = reference_side(spec, module, inputs, cpu, reset_after=reset_after)
         expected = reference(wide)
-    tolerance = default_tolerance(torch.float32)
-    compared = compare_rows(found, expected, tolerance, torch.float32)
-    rows = [judge(name, c, tolerance, None, None) for name, c in compared.items()]
+    rows = _judged_float32(found, expected)
     return dataclasses.replace(report, rows=rows, keras_version=library.__version__)
 
 
@@ -275,7 +272,6 @@ def _both_frameworks(spec: RNNSpec, state: Mapping[str, Tensor], layers: list[An
     """torch's module holding ``state`` and the Keras ``layers`` on the same input and initial
     state, Keras judged against torch row by row."""
     from rnninspect import keras as mapping
-    from rnninspect.parity import compare_rows, default_tolerance, judge
 
     with torch.no_grad():
         module = torch_module(spec)
@@ -283,6 +279,14 @@ def _both_frameworks(spec: RNNSpec, state: Mapping[str, Tensor], layers: list[An
         inputs = example_inputs(spec)
         expected = run_module(module.eval(), spec, inputs)
         found = mapping.run_layers(spec, layers, inputs)
+    return _judged_float32(found, expected)
+
+
+def _judged_float32(found: Mapping[str, Tensor], expected: Mapping[str, Tensor]) -> list[Any]:
+    """Keras's float32 results judged row by row against ``expected``, at float32's tolerance
+    (no noise floor: the rows are pass or fail)."""
+    from rnninspect.parity import compare_rows, default_tolerance, judge
+
     tolerance = default_tolerance(torch.float32)
     compared = compare_rows(found, expected, tolerance, torch.float32)
     return [judge(name, c, tolerance, None, None) for name, c in compared.items()]
