@@ -43,12 +43,23 @@ class Timing:
 MIN_BLOCKS = 3
 
 
+def _median_iqr(values: list[float]) -> tuple[float, float]:
+    import statistics
+
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return statistics.median(values), high - low
+
+
+def _timing(times: list[float], per_block: int) -> Timing:
+    """A timing from seconds per run, one entry per block of ``per_block`` runs."""
+    median, iqr = _median_iqr(times)
+    return Timing(median * 1e3, iqr * 1e3, len(times) * per_block, len(times))
+
+
 def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
     """Time ``fn()``; torch.utils.benchmark synchronises CUDA around each block of runs. A
     call slower than ``min_run_time`` would give one block; more are timed until there are
     :data:`MIN_BLOCKS`."""
-    import statistics
-
     fn()  # warm-up: lazy initialisation, cuDNN plan selection, allocator
     # the Timer runs on one thread unless told: time on the threads the report says were used
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
@@ -56,13 +67,7 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
     times = list(measurement.times)  # seconds per run, one entry per block
     while len(times) < MIN_BLOCKS:
         times += timer.timeit(measurement.number_per_run).times
-    low, _, high = statistics.quantiles(times, n=4, method="inclusive")
-    return Timing(
-        median_ms=statistics.median(times) * 1e3,
-        iqr_ms=(high - low) * 1e3,
-        runs=len(times) * measurement.number_per_run,
-        blocks=len(times),
-    )
+    return _timing(times, measurement.number_per_run)
 
 
 def measure_quickly(
@@ -71,7 +76,6 @@ def measure_quickly(
     """Time ``fn()`` call by call for about ``seconds`` (at least :data:`MIN_BLOCKS` calls):
     verify's quick timing line. ``torch.utils.benchmark``'s block-size estimate alone takes
     about a quarter of a second a timing, more than the whole check of a small module."""
-    import statistics
     import time
 
     fn()  # warm-up
@@ -85,13 +89,7 @@ def measure_quickly(
         if synchronize is not None:
             synchronize()
         times.append(time.perf_counter() - started)
-    low, _, high = statistics.quantiles(times, n=4, method="inclusive")
-    return Timing(
-        median_ms=statistics.median(times) * 1e3,
-        iqr_ms=(high - low) * 1e3,
-        runs=len(times),
-        blocks=len(times),
-    )
+    return _timing(times, 1)
 
 
 def peak_cuda_bytes(fn: Callable[[], object], device: torch.device) -> int:
@@ -162,13 +160,9 @@ def ratio_rounds(
     tested: Callable[[], object], baseline: Callable[[], object], min_time: float, rounds: int = 5
 ) -> RatioRounds:
     """``tested``'s median time over ``baseline``'s, per round, over alternating rounds."""
-    import statistics
-
     ratios = []
     for _ in range(rounds):
         base = measure(baseline, min_time / rounds).median_ms
         ratios.append(measure(tested, min_time / rounds).median_ms / base)
-    quartiles = statistics.quantiles(ratios, n=4, method="inclusive")
-    return RatioRounds(
-        statistics.median(ratios), quartiles[2] - quartiles[0], min(ratios), max(ratios), rounds
-    )
+    median, iqr = _median_iqr(ratios)
+    return RatioRounds(median, iqr, min(ratios), max(ratios), rounds)
