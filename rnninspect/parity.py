@@ -102,30 +102,30 @@ def compare(actual: Tensor | None, expected: Tensor | None, tol: Tolerance) -> C
     if actual.shape != expected.shape:
         problem = f"shape {list(actual.shape)}, where the reference has {list(expected.shape)}"
         return Comparison(nan, nan, math.inf, problem=problem)
-    a = actual.detach().to(device="cpu", dtype=torch.float64).flatten()
+    a = actual.detach().to("cpu").flatten()
     e = expected.detach().to(device="cpu", dtype=torch.float64).flatten()
     if a.numel() == 0:
         return Comparison(0.0, 0.0, 0.0)
-    diff = a - e  # finite exactly where both sides are: inf - inf and nan are not
-    finite = torch.isfinite(diff)
-    if not bool(finite.all()):
-        flat = int((~finite).nonzero()[0])
+    diff = torch.sub(e, a).abs_()  # float64, as e is: |a - e| to the last bit
+    magnitude = e.abs()
+    # nan when some difference is (inf - inf, or a nan on either side), inf when one side is
+    largest_diff, largest = torch.stack([diff.max(), magnitude.max()]).tolist()
+    if not math.isfinite(largest_diff):
+        flat = int((~torch.isfinite(diff)).nonzero()[0])
         index = _unravel(flat, actual.shape)
         return Comparison(nan, nan, math.inf, index, a[flat].item(), e[flat].item(), exploded=True)
-    diff = diff.abs_()
-    magnitude = e.abs()
-    largest = float(magnitude.max())
-    allowed = tol.atol * _scale(largest) + tol.rtol * magnitude
+    allowed = magnitude.mul(tol.rtol).add_(tol.atol * _scale(largest))
     ratio = diff / allowed if tol.atol > 0 or tol.rtol > 0 else diff * math.inf
-    ratio = torch.nan_to_num(ratio, nan=0.0)
-    worst_ratio = int(ratio.argmax())
+    ratio.nan_to_num_(nan=0.0)
+    flat = int(ratio.argmax())
     relative = torch.where(magnitude > 0, diff / magnitude, 0.0)
-    # every number the row needs, read back at once
-    excess, largest_diff, worst_diff, rel = torch.stack(
-        [ratio[worst_ratio], diff.max(), diff.argmax().to(diff.dtype), relative.max()]
+    # every other number the row needs, read back at once
+    excess, rel, actual_value, expected_value = torch.stack(
+        [ratio[flat], relative.max(), a[flat].to(e.dtype), e[flat]]
     ).tolist()
-    flat = worst_ratio if excess > 0 else int(worst_diff)
-    actual_value, expected_value = torch.stack([a[flat], e[flat]]).tolist()
+    if excess == 0:  # every difference is zero, or too small to register against the tolerance
+        flat = int(diff.argmax())
+        actual_value, expected_value = float(a[flat]), float(e[flat])
     return Comparison(
         max_abs_err=largest_diff,
         max_rel_err=rel,
@@ -134,6 +134,19 @@ def compare(actual: Tensor | None, expected: Tensor | None, tol: Tolerance) -> C
         actual=actual_value,
         expected=expected_value,
     )
+
+
+def distance(actual: Tensor | None, expected: Tensor | None) -> float | None:
+    """The largest ``|a - e|`` in float64, and nothing else: what a noise floor needs, in one
+    pass where :func:`compare` makes several. ``inf`` when either side holds inf or nan; None
+    when a side has no such tensor or the shapes differ."""
+    if actual is None or expected is None or actual.shape != expected.shape:
+        return None
+    if actual.numel() == 0:
+        return 0.0
+    e = expected.detach().to(device="cpu", dtype=torch.float64)
+    largest = float(torch.sub(e, actual.detach().to("cpu")).abs_().max())
+    return largest if math.isfinite(largest) else math.inf
 
 
 def compare_rows(
@@ -250,7 +263,7 @@ def judge(
     tensor: str,
     comparison: Comparison,
     tolerance: Tolerance,
-    noise: Comparison | None,
+    floor: float | None,
     steps_agree: bool | None,
     noise_ratio: float = 1.0,
     baseline: Comparison | None = None,
@@ -259,6 +272,8 @@ def judge(
 ) -> ParityRow:
     """Give one row its verdict and the reason, in words, for anything but a pass.
 
+    ``floor`` is the row's noise floor (:func:`distance` from the same-dtype reference run to
+    the float64 one; inf when that run overflowed, None when there is none).
     ``packed`` says the steps were checked one at a time on packed input, where faults in
     handling sequences of different lengths cannot show.
     ``kinked`` marks a gradient through relu, whose derivative jumps at 0: rounding moves
@@ -266,9 +281,6 @@ def judge(
     differ from the reference's by far more than any noise floor. There, when every single step
     agrees (each checked on the implementation's own branch), the row is inconclusive.
     """
-    floor = None if noise is None or noise.problem else noise.max_abs_err
-    if noise is not None and noise.exploded:
-        floor = math.inf
 
     def row(verdict: str, reason: str) -> ParityRow:
         return ParityRow(

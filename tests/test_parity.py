@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnninspect.parity import Tolerance, compare
+from rnninspect.parity import Tolerance, compare, distance
 
 VALUES = st.one_of(
     st.floats(-1e3, 1e3, allow_nan=False),
@@ -54,3 +54,21 @@ def test_compare_is_its_definition(
     assert (found.max_abs_err, found.max_rel_err) == (max_abs, rel)
     assert found.excess == excess or (math.isnan(found.excess) and math.isnan(excess))
     assert (found.actual, found.expected) == (a[flat, 0].item(), e[flat, 0].item())
+
+
+@given(pairs=st.lists(st.tuples(VALUES, VALUES), min_size=1, max_size=24))
+def test_distance_is_compare_max_abs_err(pairs: list[tuple[float, float]]) -> None:
+    """The noise floor's one-pass distance is compare's largest error, inf where compare finds
+    the row exploded."""
+    a = torch.tensor([p[0] for p in pairs], dtype=torch.float32)
+    e = torch.tensor([p[1] for p in pairs], dtype=torch.float64)
+    found = distance(a, e)
+    full = compare(a, e, Tolerance(1e-5, 1.3e-6, "test"))
+    assert found == (math.inf if full.exploded else full.max_abs_err)
+
+
+def test_distance_without_a_side_or_in_another_shape_is_none() -> None:
+    x = torch.zeros(2, 3)
+    assert distance(None, x) is None and distance(x, None) is None
+    assert distance(x, torch.zeros(3, 2)) is None
+    assert distance(torch.zeros(0), torch.zeros(0)) == 0.0
