@@ -178,18 +178,24 @@ def _impl_ratios(
     """Each implementation's time over the module's, in rounds that alternate the two."""
     found: dict[str, RatioRounds] = {}
     module_forward, module_params, inputs = sides["module"]
+    synchronize = devices.synchronizer(next(iter(inputs.values())).device)
     for name, (forward, params, _) in sides.items():
         if not name.startswith("impl:"):
             continue
         found[name] = ratio_rounds(
-            without_grad(forward, inputs), without_grad(module_forward, inputs), options.min_time
+            without_grad(forward, inputs),
+            without_grad(module_forward, inputs),
+            options.min_time,
+            synchronize=synchronize,
         )
         if options.backward:
             tested = functools.partial(run_with_grads, forward, params, inputs, upstream)
             base = functools.partial(
                 run_with_grads, module_forward, module_params, inputs, upstream
             )
-            found[f"{name}_backward"] = ratio_rounds(tested, base, options.min_time)
+            found[f"{name}_backward"] = ratio_rounds(
+                tested, base, options.min_time, synchronize=synchronize
+            )
     return found
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -23,6 +23,16 @@ class Unavailable(RNNInspectError):
     """The requested device or dtype does not exist on this machine (exit 3)."""
 
     exit_code = 3
+
+
+def synchronizer(device: torch.device) -> Callable[[], None] | None:
+    """What waits for the work queued on ``device``, for a timer: None on the CPU, where a call
+    returns when its work is done."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    if device.type == "mps":
+        return torch.mps.synchronize
+    return None
 
 
 def resolve_device(name: str) -> torch.device:

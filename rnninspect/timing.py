@@ -1,4 +1,7 @@
-"""Timing with ``torch.utils.benchmark``: warm-up, CUDA synchronisation, blocked_autorange."""
+"""Timing: ``torch.utils.benchmark``'s blocked_autorange for careful numbers (bench, verify
+``--timing full``), short blocks timed for a fixed budget where the timing must cost in
+proportion (verify's quick line, bench's ratio rounds); a warm-up and the device's
+synchronisation in both."""
 
 from __future__ import annotations
 
@@ -70,26 +73,44 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
     return _timing(times, measurement.number_per_run)
 
 
+#: How long one block of :func:`measure_quickly` lasts at least: a call faster than this is
+#: timed in blocks of several, so that the timer's own cost and a device synchronisation
+#: (about 10 µs on CUDA) weigh 1% at most.
+BLOCK_SECONDS = 1e-3
+
+
 def measure_quickly(
-    fn: Callable[[], object], seconds: float, synchronize: Callable[[], None] | None = None
+    fn: Callable[[], object],
+    seconds: float,
+    synchronize: Callable[[], None] | None = None,
+    warm_up: bool = True,
 ) -> Timing:
-    """Time ``fn()`` call by call for about ``seconds`` (at least :data:`MIN_BLOCKS` calls):
-    verify's quick timing line. ``torch.utils.benchmark``'s block-size estimate alone takes
-    about a quarter of a second a timing, more than the whole check of a small module."""
+    """Time ``fn()`` for about ``seconds`` (at least :data:`MIN_BLOCKS` blocks), in blocks of
+    as many calls as last :data:`BLOCK_SECONDS`: verify's quick timing line and bench's ratio
+    rounds. ``torch.utils.benchmark``'s block-size estimate alone takes about a quarter of a
+    second a timing, more than the whole check of a small module. ``synchronize`` (the
+    device's) is called around each block; ``warm_up=False`` when ``fn`` has run already."""
     import time
 
-    fn()  # warm-up
-    times: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(times) < MIN_BLOCKS or (time.perf_counter() < deadline and len(times) < 10_000):
+    def timed(calls: int) -> float:
         if synchronize is not None:
             synchronize()
         started = time.perf_counter()
-        fn()
+        for _ in range(calls):
+            fn()
         if synchronize is not None:
             synchronize()
-        times.append(time.perf_counter() - started)
-    return _timing(times, 1)
+        return time.perf_counter() - started
+
+    if warm_up:
+        timed(1)  # lazy initialisation, cuDNN plan selection, allocator
+    first = timed(1)
+    per_block = max(1, min(1000, int(BLOCK_SECONDS / max(first, 1e-9))))
+    times: list[float] = [first] if per_block == 1 else []
+    deadline = time.perf_counter() + seconds
+    while len(times) < MIN_BLOCKS or (time.perf_counter() < deadline and len(times) < 10_000):
+        times.append(timed(per_block) / per_block)
+    return _timing(times, per_block)
 
 
 def peak_cuda_bytes(fn: Callable[[], object], device: torch.device) -> int:
@@ -107,16 +128,15 @@ def time_sides(
     upstream: Mapping[str, Tensor],
     min_time: float,
     backward: bool,
-    quick: Callable[[], None] | bool = False,
+    quick: bool = False,
+    synchronize: Callable[[], None] | None = None,
 ) -> dict[str, Timing]:
     """Each side's forward (``<side>``) and, with ``backward``, forward plus backward of the
     upstream gradient (``<side>_backward``): by ``torch.utils.benchmark``, or with ``quick``
-    call by call (:func:`measure_quickly`; a callable ``quick`` is the device's synchronize)."""
+    in short blocks (:func:`measure_quickly`, ``synchronize`` being the device's)."""
 
     def timed(fn: Callable[[], object]) -> Timing:
-        if quick is False:
-            return measure(fn, min_time)
-        return measure_quickly(fn, min_time, None if quick is True else quick)
+        return measure_quickly(fn, min_time, synchronize) if quick else measure(fn, min_time)
 
     timing: dict[str, Timing] = {}
     for name, (forward, params, inputs) in sides.items():
@@ -157,12 +177,20 @@ class RatioRounds:
 
 
 def ratio_rounds(
-    tested: Callable[[], object], baseline: Callable[[], object], min_time: float, rounds: int = 5
+    tested: Callable[[], object],
+    baseline: Callable[[], object],
+    min_time: float,
+    rounds: int = 5,
+    synchronize: Callable[[], None] | None = None,
 ) -> RatioRounds:
-    """``tested``'s median time over ``baseline``'s, per round, over alternating rounds."""
+    """``tested``'s median time over ``baseline``'s, per round, over alternating rounds, in
+    about ``min_time`` seconds for each side (:func:`measure_quickly`, ``synchronize`` being
+    the device's)."""
+    tested(), baseline()  # warm-up, once for all rounds
     ratios = []
     for _ in range(rounds):
-        base = measure(baseline, min_time / rounds).median_ms
-        ratios.append(measure(tested, min_time / rounds).median_ms / base)
+        each = min_time / rounds
+        base = measure_quickly(baseline, each, synchronize, warm_up=False).median_ms
+        ratios.append(measure_quickly(tested, each, synchronize, warm_up=False).median_ms / base)
     median, iqr = _median_iqr(ratios)
     return RatioRounds(median, iqr, min(ratios), max(ratios), rounds)

@@ -364,6 +364,5 @@ def _timings(
     if options.timing == "full":
         return time_sides(sides, upstream, min_time=FULL_SECONDS_EACH, backward=True)
     each = max(QUICK_SECONDS, work) / (2 * len(sides))
-    device = next(iter(inputs.values())).device
-    synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else True
-    return time_sides(sides, upstream, min_time=each, backward=True, quick=synchronize)
+    synchronize = devices.synchronizer(next(iter(inputs.values())).device)
+    return time_sides(sides, upstream, each, backward=True, quick=True, synchronize=synchronize)

@@ -170,6 +170,32 @@ def test_a_slow_call_is_timed_in_enough_blocks_for_a_spread() -> None:
     assert timing.blocks >= MIN_BLOCKS and timing.iqr_ms is not None
 
 
+def test_quick_timing_blocks_fast_calls_and_synchronizes_around_each_block() -> None:
+    """A call far under a millisecond is timed in blocks of several, the device synchronised
+    around each block rather than around each call; a slow call is a block of its own."""
+    import time
+
+    from rnninspect.timing import MIN_BLOCKS, measure_quickly, ratio_rounds
+
+    calls, syncs = [0], [0]
+
+    def fast() -> None:
+        calls[0] += 1
+
+    def synchronize() -> None:
+        syncs[0] += 1
+
+    timing = measure_quickly(fast, 0.01, synchronize)
+    assert timing.blocks >= MIN_BLOCKS and timing.runs > 10 * timing.blocks
+    assert calls[0] == timing.runs + 2  # the warm-up and the call that sizes the blocks
+    assert syncs[0] == 2 * (timing.blocks + 2)
+    slow = measure_quickly(lambda: time.sleep(0.002), 0.0)
+    assert (slow.blocks, slow.runs) == (MIN_BLOCKS, MIN_BLOCKS) and slow.median_ms >= 2.0
+
+    rounds = ratio_rounds(lambda: time.sleep(0.002), fast, 0.01, synchronize=synchronize)
+    assert rounds.rounds == 5 and rounds.low > 1.0  # the sleeping side is the slower
+
+
 def _points(ratios: list[float], spread: float) -> list[object]:
     from types import SimpleNamespace
 
