@@ -46,9 +46,12 @@ class Timing:
 MIN_BLOCKS = 3
 
 
-def _median_iqr(values: list[float]) -> tuple[float, float]:
+def _median_iqr(values: list[float]) -> tuple[float, float | None]:
+    """The median and the interquartile range; one value has no range (None)."""
     import statistics
 
+    if len(values) < 2:
+        return statistics.median(values), None
     low, _, high = statistics.quantiles(values, n=4, method="inclusive")
     return statistics.median(values), high - low
 
@@ -56,7 +59,8 @@ def _median_iqr(values: list[float]) -> tuple[float, float]:
 def _timing(times: list[float], per_block: int) -> Timing:
     """A timing from seconds per run, one entry per block of ``per_block`` runs."""
     median, iqr = _median_iqr(times)
-    return Timing(median * 1e3, iqr * 1e3, len(times) * per_block, len(times))
+    spread = None if iqr is None else iqr * 1e3
+    return Timing(median * 1e3, spread, len(times) * per_block, len(times))
 
 
 def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
@@ -83,13 +87,19 @@ def measure_quickly(
     fn: Callable[[], object],
     seconds: float,
     synchronize: Callable[[], None] | None = None,
-    warm_up: bool = True,
+    min_blocks: int = MIN_BLOCKS,
 ) -> Timing:
-    """Time ``fn()`` for about ``seconds`` (at least :data:`MIN_BLOCKS` blocks), in blocks of
-    as many calls as last :data:`BLOCK_SECONDS`: verify's quick timing line and bench's ratio
-    rounds. ``torch.utils.benchmark``'s block-size estimate alone takes about a quarter of a
-    second a timing, more than the whole check of a small module. ``synchronize`` (the
-    device's) is called around each block; ``warm_up=False`` when ``fn`` has run already."""
+    """Time ``fn()`` in about ``seconds``, its warm-up call included, in blocks of as many calls
+    as last :data:`BLOCK_SECONDS`: verify's quick timing line and bench's ratio rounds.
+    ``torch.utils.benchmark``'s block-size estimate alone takes about a quarter of a second a
+    timing, more than the whole check of a small module. ``synchronize`` (the device's) is
+    called around each block.
+
+    A block is started only while it is expected to end within ``seconds``, beyond the first
+    ``min_blocks``. With ``min_blocks=1`` a call that alone fills ``seconds`` is timed once, on
+    its warm-up: one sample, no spread (``iqr_ms`` None), instead of a timing line that costs
+    several times the check it reports on.
+    """
     import time
 
     def timed(calls: int) -> float:
@@ -102,14 +112,19 @@ def measure_quickly(
             synchronize()
         return time.perf_counter() - started
 
-    if warm_up:
-        timed(1)  # lazy initialisation, cuDNN plan selection, allocator
+    deadline = time.perf_counter() + seconds
+    warm_up = timed(1)  # lazy initialisation, cuDNN plan selection, allocator
+    if min_blocks <= 1 and time.perf_counter() + warm_up > deadline:
+        return _timing([warm_up], 1)
     first = timed(1)
     per_block = max(1, min(1000, int(BLOCK_SECONDS / max(first, 1e-9))))
     times: list[float] = [first] if per_block == 1 else []
-    deadline = time.perf_counter() + seconds
-    while len(times) < MIN_BLOCKS or (time.perf_counter() < deadline and len(times) < 10_000):
-        times.append(timed(per_block) / per_block)
+    block = first * per_block
+    while len(times) < min_blocks or (
+        time.perf_counter() + block <= deadline and len(times) < 10_000
+    ):
+        block = timed(per_block)
+        times.append(block / per_block)
     return _timing(times, per_block)
 
 
@@ -133,10 +148,13 @@ def time_sides(
 ) -> dict[str, Timing]:
     """Each side's forward (``<side>``) and, with ``backward``, forward plus backward of the
     upstream gradient (``<side>_backward``): by ``torch.utils.benchmark``, or with ``quick``
-    in short blocks (:func:`measure_quickly`, ``synchronize`` being the device's)."""
+    in short blocks for about ``min_time`` each, a call slower than that timed once
+    (:func:`measure_quickly`, ``synchronize`` being the device's)."""
 
     def timed(fn: Callable[[], object]) -> Timing:
-        return measure_quickly(fn, min_time, synchronize) if quick else measure(fn, min_time)
+        if quick:
+            return measure_quickly(fn, min_time, synchronize, min_blocks=1)
+        return measure(fn, min_time)
 
     timing: dict[str, Timing] = {}
     for name, (forward, params, inputs) in sides.items():
@@ -186,11 +204,9 @@ def ratio_rounds(
     """``tested``'s median time over ``baseline``'s, per round, over alternating rounds, in
     about ``min_time`` seconds for each side (:func:`measure_quickly`, ``synchronize`` being
     the device's)."""
-    tested(), baseline()  # warm-up, once for all rounds
     ratios = []
     for _ in range(rounds):
-        each = min_time / rounds
-        base = measure_quickly(baseline, each, synchronize, warm_up=False).median_ms
-        ratios.append(measure_quickly(tested, each, synchronize, warm_up=False).median_ms / base)
+        base = measure_quickly(baseline, min_time / rounds, synchronize).median_ms
+        ratios.append(measure_quickly(tested, min_time / rounds, synchronize).median_ms / base)
     median, iqr = _median_iqr(ratios)
-    return RatioRounds(median, iqr, min(ratios), max(ratios), rounds)
+    return RatioRounds(median, iqr or 0.0, min(ratios), max(ratios), rounds)

@@ -408,4 +408,30 @@ def test_timing_modes() -> None:
         if timed:
             assert {"module", "reference", "module_backward"} <= set(doc["timing"])
     table = CliRunner().invoke(main, ["verify", "nn.GRU(4, 8)"]).stdout
-    assert "Timing (quick, in about the time the parity work took;" in " ".join(table.split())
+    assert "Timing (quick, in about the time the parity work took:" in " ".join(table.split())
+
+
+def test_a_quick_timing_slower_than_its_share_is_one_call_and_says_so() -> None:
+    """verify's quick line costs about what the check took: a side whose one call outlasts its
+    share is timed once (its warm-up), with no spread, and the line says "1 call"."""
+    import dataclasses
+    import io
+    import time
+
+    from rnninspect.render import emit
+    from rnninspect.spec import make_spec
+    from rnninspect.timing import measure_quickly
+    from rnninspect.verification import verify
+
+    slow = measure_quickly(lambda: time.sleep(0.02), 0.005, min_blocks=1)
+    assert (slow.runs, slow.blocks, slow.iqr_ms) == (1, 1, None) and slow.median_ms >= 20
+    fast = measure_quickly(lambda: None, 0.005, min_blocks=1)
+    assert fast.runs > 1 and fast.iqr_ms is not None
+
+    report = verify(make_spec(cell="gru", input_size=4, hidden_size=8))
+    timing = {**report.timing, "reference_backward": slow}
+    out = io.StringIO()
+    emit(dataclasses.replace(report, timing=timing), "table", out, width=200)
+    text = " ".join(out.getvalue().split())
+    assert f"reference {slow.median_ms:.3g} ms (1 call)." in text
+    assert "module" in text and text.count("(1 call)") == 1

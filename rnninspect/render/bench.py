@@ -10,15 +10,11 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.render.common import heading, markdown_table, titled_table
+from rnninspect.render.common import duration_text, heading, markdown_table, titled_table
 from rnninspect.reports.bench import BenchReport
 
 if TYPE_CHECKING:
     from rnninspect.timing import RatioRounds
-
-
-def _ms(value: float) -> str:
-    return f"{value:.3g} ms"
 
 
 def _bench_device(report: BenchReport) -> str:
@@ -127,8 +123,8 @@ def _sweep_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str]
     return [
         (
             str(point.value),
-            _ms(m),
-            _ms(r),
+            duration_text(m),
+            duration_text(r),
             f"{r / m:.2f}×",
             _bar(m, max(module)),
             _bar(r, max(reference)),
@@ -156,7 +152,7 @@ def _sweep_impl_rows(report: BenchReport) -> list[tuple[str, ...]]:
         for name in names:
             rounds = point.report.impl_ratios[name]
             row += [
-                _ms(point.report.timing[name].median_ms),
+                duration_text(point.report.timing[name].median_ms),
                 f"{rounds.median:.2f}× ({rounds.low:.2f}–{rounds.high:.2f})",
             ]
         rows.append(tuple(row))

@@ -72,6 +72,11 @@ NUMERIC_COLUMNS = {
 }
 
 
+def duration_text(ms: float) -> str:
+    """A duration in milliseconds, in seconds from one second up: ``42.7 ms``, ``1.01 s``."""
+    return f"{ms:.3g} ms" if ms < 999.5 else f"{ms / 1e3:.3g} s"
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def line(cells: Sequence[Any]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from rnninspect.render.common import (
     VERDICT_STYLE,
+    duration_text,
     error_text,
     heading,
     markdown_table,
@@ -108,17 +109,23 @@ def _timing_line(report: VerifyReport) -> str | None:
     if not t:
         return None
     sides = [side for side in ("module", "implementation", "reference") if side in t]
-    forward = ", ".join(f"{side} {t[side].median_ms:.3g} ms" for side in sides)
-    backward = ", ".join(f"{side} {t[side + '_backward'].median_ms:.3g} ms" for side in sides)
+
+    def timed(name: str, side: str) -> str:
+        once = " (1 call)" if t[name].runs == 1 else ""
+        return f"{side} {duration_text(t[name].median_ms)}{once}"
+
+    forward = ", ".join(timed(side, side) for side in sides)
+    backward = ", ".join(timed(f"{side}_backward", side) for side in sides)
     ratio = t["reference"].median_ms / t["module"].median_ms
     how = (
-        "quick, in about the time the parity work took"
+        "quick, in about the time the parity work took: medians of short blocks, one call "
+        "where a call takes longer than its share"
         if report.timing_mode == "quick"
-        else ("full")
+        else "full: medians, torch.utils.benchmark"
     )
     line = (
-        f"Timing ({how}; median, torch.utils.benchmark): forward {forward} (reference/module "
-        f"{ratio:.2g}×); forward+backward {backward}."
+        f"Timing ({how}): forward {forward} (reference/module {ratio:.2g}×); "
+        f"forward+backward {backward}."
     )
     if report.timing_mode == "quick":
         line += " rnninspect bench times carefully."
