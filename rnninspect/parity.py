@@ -309,6 +309,12 @@ def judge(
                 "agrees: the recurrence overflows this dtype",
             )
         return row("fail", "non-finite values on one side only (exploded)")
+    if steps_agree and kinked:
+        return row(
+            "inconclusive",
+            "every step agrees on the implementation's own relu branches, but rounding moved "
+            "pre-activations across relu's kink, where the gradient jumps; try float64",
+        )
     allowance = None if floor is None else NOISE_FACTOR * floor * noise_ratio
     if allowance is not None and steps_agree and comparison.max_abs_err <= allowance:
         return row(
@@ -316,12 +322,6 @@ def judge(
             f"every step agrees, and the error is within {NOISE_FACTOR:g}x the noise floor "
             "(scaled by how much noisier the implementation's steps are): rounding amplified "
             "by the recurrence; try float64 or a shorter sequence",
-        )
-    if steps_agree and kinked:
-        return row(
-            "inconclusive",
-            "every step agrees on the implementation's own relu branches, but rounding moved "
-            "pre-activations across relu's kink, where the gradient jumps; try float64",
         )
     if steps_agree and packed:
         return row(

@@ -22,7 +22,8 @@ so the implementation's packed path runs; how it handles sequences that end at d
 cannot show in one step, and the report says so.
 
 At a kink of relu both one-sided derivatives are right: where the implementation's step took
-one branch, the reference's gradient is taken on the same branch.
+one branch, the reference's gradient is taken on the same branch. A relu RNNCell is one step
+already: :func:`cell_parity` checks it on its own branches, against the same rows.
 """
 
 from __future__ import annotations
@@ -254,7 +255,47 @@ def _reference_run(
     cast = {name: value.to(dtype) for name, value in inputs.items()}
     relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
     branch = None if taken is None or not relu else taken > 0
-    return run_with_grads(lambda i: one_step(spec, params, i, branch), params, cast, upstream)
+    run = _cell_on_branch if spec.cell.is_cell else one_step
+    return run_with_grads(lambda i: run(spec, params, i, branch), params, cast, upstream)
+
+
+def cell_parity(
+    spec: RNNSpec,
+    tested: Run,
+    state_dict: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+    tolerance: Tolerance,
+) -> StepParity | None:
+    """A relu RNNCell's step check: the Cell is one step, so its step is the run already made
+    (``tested``), and the reference takes it again on the branches of relu the implementation
+    took (where its ``h1`` came out positive), in float64 and in the implementation's dtype.
+    None for any other Cell, whose one step is exactly what its rows compare."""
+    if spec.cell.family != "rnn" or spec.nonlinearity != "relu":
+        return None
+    taken = tested.outputs.get("h1")
+    dtype = inputs["input"].dtype
+    want = _reference_run(spec, state_dict, inputs, upstream, taken, torch.float64)
+    near = _reference_run(spec, state_dict, inputs, upstream, taken, dtype)
+    result = StepParity(steps=1)
+    _record(result, spec, 0, tested, want, near, tolerance)
+    return result
+
+
+def _cell_on_branch(
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    branch: Tensor | None,
+) -> dict[str, Tensor]:
+    """The reference's relu RNNCell, taking relu's positive branch exactly where ``branch``
+    (shaped as h1) is true: ``h1 = pre`` there, 0 elsewhere."""
+    weights = DirectionWeights.of(params, "")
+    x, h0 = inputs["input"], inputs["h0"]  # (N, H_in), (N, H); or unbatched, without N
+    pre = rnn_preactivation(weights.project_input(x), h0, weights.w_hh, weights.b_hh)
+    if branch is None:
+        return {"h1": torch.relu(pre)}
+    return {"h1": torch.where(branch, pre, torch.zeros_like(pre))}
 
 
 def one_step(
@@ -317,13 +358,17 @@ def _record(
     for name, expected in want.outputs.items():
         got = compare(mine.outputs.get(name), expected, tolerance)
         where = f"step {t}, {name}{_row_label(spec, got.worst)}"
+        if spec.cell.is_cell:
+            where = name if got.worst is None else f"{name}{list(got.worst)}"
         result.forward.update(got.excess, where)
         noise = compare(near.outputs.get(name), expected, tolerance)
         result.reference_forward.update(noise.excess, where)
     for name, expected_grad in want.grads.items():
         got = compare(mine.grads.get(name), expected_grad, tolerance)
         where = f"step {t}, {name.replace('grad:', 'grad of ')}"
-        if name in ("grad:h0", "grad:c0"):
+        if spec.cell.is_cell:
+            where = name.replace("grad:", "grad of ")
+        elif name in ("grad:h0", "grad:c0"):
             where += _row_label(spec, got.worst)
         result.backward.update(got.excess, where)
         noise = compare(near.grads.get(name), expected_grad, tolerance)

@@ -49,7 +49,7 @@ from rnninspect.runtime_checks import RuntimeResult, check_runtime
 from rnninspect.runtimes.base import Prepared
 from rnninspect.signals import TimeLimitExceeded, time_limit
 from rnninspect.spec import RNNSpec, SpecError
-from rnninspect.steps import StepParity, step_parity
+from rnninspect.steps import StepParity, cell_parity, step_parity
 from rnninspect.threads import auto_threads
 from rnninspect.timing import Timing, time_sides
 
@@ -193,7 +193,9 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
             tested.rows(), judged_against.rows(), tolerance, dtype, tested.misshapen
         )
         steps: StepParity | None = None
-        if not spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
+        if spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
+            steps = cell_parity(spec, tested, state_dict, inputs, upstream, tolerance)
+        elif not all(c.within() for c in comparisons.values()):
             try:
                 steps = step_parity(
                     spec,

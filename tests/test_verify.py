@@ -435,3 +435,49 @@ def test_a_quick_timing_slower_than_its_share_is_one_call_and_says_so() -> None:
     text = " ".join(out.getvalue().split())
     assert f"reference {slow.median_ms:.3g} ms (1 call)." in text
     assert "module" in text and text.count("(1 call)") == 1
+
+
+RELU_SPECS = [
+    ("nn.RNNCell(32, 128, nonlinearity='relu')", "RNNCell", ("--batch", "16")),
+    ("nn.RNN(32, 64, nonlinearity='relu')", "RNN", ("--batch", "16", "--seq-len", "10")),
+]
+
+
+@pytest.mark.parametrize(("spec", "kind", "sizes"), RELU_SPECS)
+def test_relu_kink_crossings_are_inconclusive_and_a_leaking_relu_gradient_fails(
+    spec: str, kind: str, sizes: tuple[str, ...]
+) -> None:
+    """Pre-activations 0.02 high (inside bfloat16's forward tolerance) cross relu's kink, and
+    the gradients jump there: checked on the implementation's own branches, its step agrees,
+    so the rows are inconclusive, never fail. A relu whose backward lets the gradient through
+    where it was off is a wrong kernel and fails, on the same branches."""
+    shifted = f"{IMPLS}:{kind}ReluShifted"
+    code, doc = run_json(spec, *sizes, "--dtype", "bfloat16", "--impl", shifted)
+    rows = doc["parity"]
+    assert isinstance(rows, list) and isinstance(doc["steps"], dict)
+    assert code == 1 and doc["verdict"] == "inconclusive", rows
+    unsettled = [row for row in rows if row["verdict"] != "pass"]
+    assert unsettled and all(row["tensor"].startswith("grad:") for row in unsettled)
+    assert all(row["verdict"] == "inconclusive" and "kink" in row["reason"] for row in unsettled)
+    assert doc["steps"]["steps"] == (1 if kind == "RNNCell" else 10)
+    assert doc["steps"]["backward_ok"] is True
+
+    leaking = f"{IMPLS}:{kind}ReluLeaksGradient"
+    code, doc = run_json(spec, *sizes, "--dtype", "bfloat16", "--impl", leaking)
+    rows = doc["parity"]
+    assert isinstance(rows, list) and isinstance(doc["steps"], dict)
+    assert code == 1 and doc["verdict"] == "fail"
+    assert doc["steps"]["backward_ok"] is False
+    assert any("a single step disagrees" in row["reason"] for row in rows)
+
+
+def test_torchs_relu_cell_in_bfloat16_is_not_judged_fail() -> None:
+    """The configuration the CPU tolerance study judged fail before a Cell had a step check:
+    torch's own RNNCell, relu, bfloat16, with gradients across relu's kink."""
+    code, doc = run_json(
+        "nn.RNNCell(32, 128, nonlinearity='relu')", "--batch", "8", "--seed", "6194",
+        "--dtype", "bfloat16",
+    )  # fmt: skip
+    assert doc["verdict"] in ("pass", "inconclusive") and code in (0, 1)
+    rows = doc["parity"]
+    assert isinstance(rows, list) and not [row for row in rows if row["verdict"] == "fail"]

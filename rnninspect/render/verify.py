@@ -82,11 +82,18 @@ def _steps_line(report: VerifyReport) -> str | None:
     steps = report.steps
     if steps is None:
         return None
-    line = (
-        f"Step-wise parity over {steps.steps} steps: worst forward step "
-        f"{_excess(steps.forward.excess)} ({steps.forward.where}), worst backward step "
-        f"{_excess(steps.backward.excess)} ({steps.backward.where})"
-    )
+    if report.spec.cell.is_cell:
+        line = (
+            "The Cell's one step, with the reference on the relu branches the implementation "
+            f"took: forward {_excess(steps.forward.excess)} ({steps.forward.where}), backward "
+            f"{_excess(steps.backward.excess)} ({steps.backward.where})"
+        )
+    else:
+        line = (
+            f"Step-wise parity over {steps.steps} steps: worst forward step "
+            f"{_excess(steps.forward.excess)} ({steps.forward.where}), worst backward step "
+            f"{_excess(steps.backward.excess)} ({steps.backward.where})"
+        )
     if report.verdict == "inconclusive":
         ratio = max(steps.noise_ratio(gradient=False), steps.noise_ratio(gradient=True))
         line += (

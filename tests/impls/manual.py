@@ -88,7 +88,13 @@ class Manual(nn.Module):
         lin = self._linear
         if self.mode == "RNN":
             pre = lin(x, "ih", suffix, 0) + lin(h, "hh", suffix, 0)
-            return (torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)), None
+            if self.nonlinearity == "tanh":
+                return torch.tanh(pre), None
+            if self.fault == "relu_shifted":  # pre-activations 0.02 high: inside bfloat16's
+                pre = pre + 0.02  # tolerance forward, but across relu's kink near 0
+            if self.fault == "relu_leaks_gradient":  # relu forward, identity backward
+                return pre + (torch.relu(pre) - pre).detach(), None
+            return torch.relu(pre), None
         if self.mode == "LSTM":
             order = [1, 0, 2, 3] if self.fault == "gate_order" else [0, 1, 2, 3]
             i, f, g, o = (lin(x, "ih", suffix, k) + lin(h, "hh", suffix, k) for k in order)
@@ -172,6 +178,10 @@ RNNIgnoresBias = _factory("RNN", fault="ignore_bias_hh")
 LSTMOutputOff = _factory("LSTM", fault="output_off_by_1e-3")
 GRUNoGradWeightHH = _factory("GRU", fault="no_grad_weight_hh")
 LSTMCellWrongGateOrder = _factory("LSTM", cell=True, fault="gate_order")
+RNNReluShifted = _factory("RNN", fault="relu_shifted")
+RNNCellReluShifted = _factory("RNN", cell=True, fault="relu_shifted")
+RNNReluLeaksGradient = _factory("RNN", fault="relu_leaks_gradient")
+RNNCellReluLeaksGradient = _factory("RNN", cell=True, fault="relu_leaks_gradient")
 GRULayer1ReverseIgnoresBias = _factory("GRU", fault="l1_reverse_ignores_bias_hh")
 LSTMSlowed = _factory("LSTM", fault="slow")
 
