@@ -38,12 +38,19 @@ from torch import Tensor, nn
 from rnninspect.parity import Tolerance, compare
 from rnninspect.reference.cells import rnn_preactivation
 from rnninspect.reference.recurrence import DirectionWeights, direction_suffixes, step
-from rnninspect.runs import Run, run_with_grads
+from rnninspect.runs import Forward, Run, run_with_grads
 from rnninspect.spec import RNNSpec
 
 #: The reference's step error is taken as at least this fraction of the tolerance, so that the
 #: ratio stays at most 100 where the same-dtype reference happens to be almost exact.
 RATIO_FLOOR = 0.01
+
+#: A relu pre-activation within this many machine epsilons of the sum of its terms' magnitudes
+#: (``sum |x_i w_i| + |b_ih| + sum |h_j u_j| + |b_hh|``) counts as at the kink. A kernel whose
+#: inputs to the step were rounded to its dtype (half an epsilon each, relative), and which
+#: rounds the two products and their sum, lands within about 2 epsilons of that sum from the
+#: exact value, in its forward pass and again when its backward recomputes it.
+KINK_ROUNDING = 2.0
 
 #: What the module's one-step call returns: its results by the contract's names.
 StepForward = Callable[[nn.Module, RNNSpec, dict[str, Tensor]], dict[str, Tensor]]
@@ -115,6 +122,7 @@ def step_parity(
     generator = torch.Generator().manual_seed(spec.seed + 3)
     result = StepParity(packed=spec.lengths is not None)
     params = dict(module.named_parameters())
+    relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
     for t in range(x.shape[0]):
         active = torch.arange(x.shape[1]) if valid is None else valid[t].nonzero()[:, 0]
         one = dataclasses.replace(
@@ -131,6 +139,8 @@ def step_parity(
             None if c_t is None else c_t[:, active].to(x.device, x.dtype),
         )
         upstream = _upstream(one, generator, x.device)
+        if relu:
+            upstream["h_n"] = kink_free_upstream(one, exact, step_inputs, x.dtype, upstream["h_n"])
 
         def call(step_inputs: Mapping[str, Tensor], one: RNNSpec = one) -> dict[str, Tensor]:
             return _finals(forward(module, one, dict(step_inputs)))
@@ -261,25 +271,71 @@ def _reference_run(
 
 def cell_parity(
     spec: RNNSpec,
-    tested: Run,
+    forward: Forward,
+    params: Mapping[str, Tensor],
     state_dict: Mapping[str, Tensor],
     inputs: Mapping[str, Tensor],
     upstream: Mapping[str, Tensor],
     tolerance: Tolerance,
 ) -> StepParity | None:
-    """A relu RNNCell's step check: the Cell is one step, so its step is the run already made
-    (``tested``), and the reference takes it again on the branches of relu the implementation
-    took (where its ``h1`` came out positive), in float64 and in the implementation's dtype.
-    None for any other Cell, whose one step is exactly what its rows compare."""
+    """A relu RNNCell's step check: the Cell is one step, so its step is the implementation's
+    ``forward`` once more, with the upstream gradient zero where the pre-activation is at the
+    kink (:func:`kink_free_upstream`), and the reference takes it on the branches of relu the
+    implementation took (where its ``h1`` came out positive), in float64 and in the
+    implementation's dtype. None for any other Cell, whose one step is exactly what its rows
+    compare."""
     if spec.cell.family != "rnn" or spec.nonlinearity != "relu":
         return None
-    taken = tested.outputs.get("h1")
     dtype = inputs["input"].dtype
+    exact = {name: value.detach().cpu().double() for name, value in state_dict.items()}
+    upstream = {**upstream, "h1": kink_free_upstream(spec, exact, inputs, dtype, upstream["h1"])}
+    mine = run_with_grads(forward, params, inputs, upstream)
+    taken = mine.outputs.get("h1")
     want = _reference_run(spec, state_dict, inputs, upstream, taken, torch.float64)
     near = _reference_run(spec, state_dict, inputs, upstream, taken, dtype)
     result = StepParity(steps=1)
-    _record(result, spec, 0, tested, want, near, tolerance)
+    _record(result, spec, 0, mine, want, near, tolerance)
     return result
+
+
+def kink_free_upstream(
+    spec: RNNSpec,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    dtype: torch.dtype,
+    upstream: Tensor,
+) -> Tensor:
+    """The step's upstream gradient on ``h_n`` (a Cell's ``h1``), changed so that no gradient
+    reaches a relu pre-activation at the kink for ``dtype``: ``|pre| <= KINK_ROUNDING * eps *
+    (|x| |W_ih|^T + |b_ih| + |h| |W_hh|^T + |b_hh|)``, from the float64 ``params``.
+
+    A correct kernel in ``dtype`` may round such a pre-activation to either side of 0, in its
+    forward pass or when its backward recomputes it, and so take either one-sided derivative;
+    with no gradient arriving there, the step check does not depend on which. For the top
+    layer (and a Cell) that is a zero upstream there; a lower layer's output also receives
+    gradient through the layers above, so its upstream there is set, top layer first, to minus
+    what arrives from above, taken on the reference's own branches.
+    """
+    exact = {name: value.to("cpu", torch.float64) for name, value in inputs.items()}
+    exact["input"].requires_grad_(True)  # so that every layer's output is in the graph
+    terms: list[tuple[Tensor, Tensor, Tensor]] = []  # (magnitude, pre, h) in h_n's rows
+    with torch.enable_grad():
+        if spec.cell.is_cell:
+            results = _cell_on_branch(spec, params, exact, None, terms)
+        else:
+            results = one_step(spec, params, exact, None, terms)
+    eps = torch.finfo(dtype).eps
+    at_kink = [pre.abs() <= KINK_ROUNDING * eps * magnitude for magnitude, pre, _ in terms]
+    name = "h1" if spec.cell.is_cell else "h_n"
+    rows = list(upstream.detach().to("cpu", torch.float64).reshape(len(terms), -1))
+    directions = 1 if spec.cell.is_cell else spec.num_directions
+    for layer in reversed(range(len(terms) // directions)):
+        mine = range(layer * directions, (layer + 1) * directions)
+        loss = (results[name].reshape(len(terms), -1) * torch.stack(rows)).sum()
+        arriving = torch.autograd.grad(loss, [terms[r][2] for r in mine], retain_graph=True)
+        for r, total in zip(mine, arriving, strict=True):
+            rows[r] = torch.where(at_kink[r].flatten(), rows[r] - total.flatten(), rows[r])
+    return torch.stack(rows).reshape(upstream.shape).to(upstream.device)
 
 
 def _cell_on_branch(
@@ -287,15 +343,29 @@ def _cell_on_branch(
     params: Mapping[str, Tensor],
     inputs: Mapping[str, Tensor],
     branch: Tensor | None,
+    terms: list[tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
     """The reference's relu RNNCell, taking relu's positive branch exactly where ``branch``
-    (shaped as h1) is true: ``h1 = pre`` there, 0 elsewhere."""
+    (shaped as h1) is true: ``h1 = pre`` there, 0 elsewhere. ``terms`` receives the sum of the
+    pre-activation's terms' magnitudes (:func:`_magnitude`), the pre-activation and h1."""
     weights = DirectionWeights.of(params, "")
     x, h0 = inputs["input"], inputs["h0"]  # (N, H_in), (N, H); or unbatched, without N
     pre = rnn_preactivation(weights.project_input(x), h0, weights.w_hh, weights.b_hh)
-    if branch is None:
-        return {"h1": torch.relu(pre)}
-    return {"h1": torch.where(branch, pre, torch.zeros_like(pre))}
+    on = pre > 0 if branch is None else branch
+    h1 = torch.where(on, pre, torch.zeros_like(pre))
+    if terms is not None:
+        terms.append((_magnitude(weights, x, h0), pre, h1))
+    return {"h1": h1}
+
+
+def _magnitude(weights: DirectionWeights, x: Tensor, h: Tensor) -> Tensor:
+    """``|x| |W_ih|^T + |b_ih| + |h| |W_hh|^T + |b_hh|``: the sum of the magnitudes of a relu
+    RNN pre-activation's terms, which bounds its rounding error in any order of summation."""
+    total = x.abs() @ weights.w_ih.abs().T + h.abs() @ weights.w_hh.abs().T
+    for bias in (weights.b_ih, weights.b_hh):
+        if bias is not None:
+            total = total + bias.abs()
+    return total
 
 
 def one_step(
@@ -303,13 +373,16 @@ def one_step(
     params: Mapping[str, Tensor],
     inputs: Mapping[str, Tensor],
     branch: Tensor | None = None,
+    terms: list[tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
     """The reference's stack over a one-step input: every layer and direction takes one step.
 
     ``inputs`` are laid out as for the module (see :func:`_layout`); ``branch`` (shaped as
     h_n), for a relu RNN, is where the implementation's step came out positive: the
-    reference's step takes the same branch of relu there.
+    reference's step takes the same branch of relu there. ``terms``, for a relu RNN, receives
+    each layer and direction's :func:`_magnitude`, pre-activation and h, in h_n's row order.
     """
+    relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
     x, h0, c0 = inputs["input"], inputs["h0"], inputs.get("c0")
     if spec.unbatched:
         x, h0 = x, h0.unsqueeze(1)  # (1, H_in) as a batch of one; (D*layers, 1, H_out)
@@ -327,9 +400,12 @@ def one_step(
             weights = DirectionWeights.of(params, suffix)
             gi = weights.project_input(layer_input)  # (N, G*H_cell)
             c = None if c0 is None else c0[index]
-            if branch is not None:
+            if relu:
                 pre = rnn_preactivation(gi, h0[index], weights.w_hh, weights.b_hh)  # (N, H)
-                h, c = torch.where(branch[index], pre, torch.zeros_like(pre)), None
+                on = pre > 0 if branch is None else branch[index]
+                h, c = torch.where(on, pre, torch.zeros_like(pre)), None
+                if terms is not None:
+                    terms.append((_magnitude(weights, layer_input, h0[index]), pre, h))
             else:
                 h, c = step(spec, weights, gi, h0[index], c)  # (N, H_out), (N, H_cell)
             outputs.append(h)

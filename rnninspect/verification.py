@@ -194,7 +194,15 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         )
         steps: StepParity | None = None
         if spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
-            steps = cell_parity(spec, tested, state_dict, inputs, upstream, tolerance)
+            steps = cell_parity(
+                spec,
+                _module_forward(under_test, spec, what),
+                dict(under_test.named_parameters()),
+                state_dict,
+                inputs,
+                upstream,
+                tolerance,
+            )
         elif not all(c.within() for c in comparisons.values()):
             try:
                 steps = step_parity(

@@ -440,6 +440,11 @@ def test_a_quick_timing_slower_than_its_share_is_one_call_and_says_so() -> None:
 RELU_SPECS = [
     ("nn.RNNCell(32, 128, nonlinearity='relu')", "RNNCell", ("--batch", "16")),
     ("nn.RNN(32, 64, nonlinearity='relu')", "RNN", ("--batch", "16", "--seq-len", "10")),
+    (
+        "nn.RNN(32, 64, num_layers=2, nonlinearity='relu', bidirectional=True)",
+        "RNN",
+        ("--batch", "16", "--seq-len", "10"),
+    ),
 ]
 
 
@@ -481,3 +486,58 @@ def test_torchs_relu_cell_in_bfloat16_is_not_judged_fail() -> None:
     assert doc["verdict"] in ("pass", "inconclusive") and code in (0, 1)
     rows = doc["parity"]
     assert isinstance(rows, list) and not [row for row in rows if row["verdict"] == "fail"]
+
+
+@pytest.mark.parametrize(("spec", "kind", "sizes"), RELU_SPECS)
+def test_a_relu_kernel_that_recomputes_its_mask_with_bfloat16_rounding_is_not_failed(
+    spec: str, kind: str, sizes: tuple[str, ...]
+) -> None:
+    """A kernel whose backward takes relu's mask from the pre-activation recomputed one
+    bfloat16 epsilon of its terms off (as a kernel that recomputes in bfloat16 may) disagrees
+    with its own forward branches only at the kink: in bfloat16 its steps agree, since no
+    upstream gradient reaches a pre-activation there (through the layers above included), and
+    it is inconclusive; in float32 the same error is far beyond rounding and fails."""
+    recomputed = f"{IMPLS}:{kind}ReluRecomputed"
+    code, doc = run_json(spec, *sizes, "--dtype", "bfloat16", "--impl", recomputed)
+    steps = doc["steps"]
+    assert doc["verdict"] == "inconclusive" and isinstance(steps, dict), doc["parity"]
+    assert steps["backward_ok"] is True and steps["forward_ok"] is True
+    code, doc = run_json(spec, *sizes, "--dtype", "float32", "--impl", recomputed)
+    steps = doc["steps"]
+    assert code == 1 and doc["verdict"] == "fail" and isinstance(steps, dict)
+    assert steps["backward_ok"] is False
+
+
+def test_no_upstream_gradient_reaches_a_relu_pre_activation_at_the_kink() -> None:
+    """kink_free_upstream, checked on the reference itself: with the upstream it returns, the
+    gradient arriving at every layer and direction's output is zero wherever the
+    pre-activation is at the kink for bfloat16, and unchanged in the top layer elsewhere."""
+    import torch
+
+    from rnninspect.build import example_inputs, torch_module
+    from rnninspect.spec import make_spec
+    from rnninspect.steps import KINK_ROUNDING, kink_free_upstream, one_step
+
+    spec = make_spec(
+        cell="rnn", input_size=16, hidden_size=32, num_layers=3, bidirectional=True,
+        nonlinearity="relu", batch=8, seq_len=1,
+    )  # fmt: skip
+    params = {k: v.detach().double() for k, v in torch_module(spec).state_dict().items()}
+    inputs = {k: v.double() for k, v in example_inputs(spec).items()}
+    upstream = torch.randn(
+        6, 8, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    found = kink_free_upstream(spec, params, inputs, torch.bfloat16, upstream)
+
+    x = {**inputs, "input": inputs["input"].clone().requires_grad_(True)}
+    terms: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    h_n = one_step(spec, params, x, None, terms)["h_n"]
+    arriving = torch.autograd.grad((h_n * found).sum(), [h for _, _, h in terms])
+    eps = torch.finfo(torch.bfloat16).eps
+    at_kink = [pre.abs() <= KINK_ROUNDING * eps * size for size, pre, _ in terms]
+    assert sum(int(k.sum()) for k in at_kink) > 10  # the check has something to check
+    for kink, total in zip(at_kink, arriving, strict=True):
+        assert float(total[kink].abs().sum()) < 1e-12
+    top = slice(4, 6)
+    kept = ~torch.stack(at_kink)[top]
+    assert torch.equal(found[top][kept], upstream[top][kept])

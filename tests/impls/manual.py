@@ -87,13 +87,16 @@ class Manual(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         lin = self._linear
         if self.mode == "RNN":
-            pre = lin(x, "ih", suffix, 0) + lin(h, "hh", suffix, 0)
+            gi, gh = lin(x, "ih", suffix, 0), lin(h, "hh", suffix, 0)
+            pre = gi + gh
             if self.nonlinearity == "tanh":
                 return torch.tanh(pre), None
             if self.fault == "relu_shifted":  # pre-activations 0.02 high: inside bfloat16's
                 pre = pre + 0.02  # tolerance forward, but across relu's kink near 0
             if self.fault == "relu_leaks_gradient":  # relu forward, identity backward
                 return pre + (torch.relu(pre) - pre).detach(), None
+            if self.fault == "relu_recomputed":
+                return _ReluRecomputed.apply(pre, (gi.abs() + gh.abs()).detach()), None
             return torch.relu(pre), None
         if self.mode == "LSTM":
             order = [1, 0, 2, 3] if self.fault == "gate_order" else [0, 1, 2, 3]
@@ -158,6 +161,23 @@ class Manual(nn.Module):
         return h1 if c1 is None else (h1, c1)
 
 
+class _ReluRecomputed(torch.autograd.Function):
+    """relu whose backward takes its mask from the pre-activation recomputed one bfloat16
+    epsilon (2^-7) of its terms' magnitude higher, as a kernel that recomputes it in its
+    backward pass with bfloat16's rounding could: right within bfloat16's precision, far off
+    in float32's."""
+
+    @staticmethod
+    def forward(ctx, pre, scale):  # type: ignore[no-untyped-def,override]
+        ctx.save_for_backward(pre, scale)
+        return torch.relu(pre)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def,override]
+        pre, scale = ctx.saved_tensors
+        return grad * (pre + scale * 2.0**-7 > 0).to(grad.dtype), None
+
+
 def _factory(mode: str, cell: bool = False, fault: str | None = None):  # type: ignore[no-untyped-def]
     def make(**kwargs):  # type: ignore[no-untyped-def]
         module = Manual(mode, cell, **kwargs)
@@ -182,6 +202,8 @@ RNNReluShifted = _factory("RNN", fault="relu_shifted")
 RNNCellReluShifted = _factory("RNN", cell=True, fault="relu_shifted")
 RNNReluLeaksGradient = _factory("RNN", fault="relu_leaks_gradient")
 RNNCellReluLeaksGradient = _factory("RNN", cell=True, fault="relu_leaks_gradient")
+RNNReluRecomputed = _factory("RNN", fault="relu_recomputed")
+RNNCellReluRecomputed = _factory("RNN", cell=True, fault="relu_recomputed")
 GRULayer1ReverseIgnoresBias = _factory("GRU", fault="l1_reverse_ignores_bias_hh")
 LSTMSlowed = _factory("LSTM", fault="slow")
 
