@@ -193,26 +193,27 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
             tested.rows(), judged_against.rows(), tolerance, dtype, tested.misshapen
         )
         steps: StepParity | None = None
-        if spec.cell.is_cell and not all(c.within() for c in comparisons.values()):
-            steps = cell_parity(
-                spec,
-                _module_forward(under_test, spec, what),
-                dict(under_test.named_parameters()),
-                state_dict,
-                inputs,
-                upstream,
-                tolerance,
-            )
-        elif not all(c.within() for c in comparisons.values()):
+        if not all(c.within() for c in comparisons.values()):
             try:
-                steps = step_parity(
-                    spec,
-                    under_test,
-                    lambda m, one, i: call_module(m, one, i, what),
-                    state_dict,
-                    inputs,
-                    tolerance,
-                )
+                if spec.cell.is_cell:
+                    steps = cell_parity(
+                        spec,
+                        _module_forward(under_test, spec, what),
+                        dict(under_test.named_parameters()),
+                        state_dict,
+                        inputs,
+                        upstream,
+                        tolerance,
+                    )
+                else:
+                    steps = step_parity(
+                        spec,
+                        under_test,
+                        lambda m, one, i: call_module(m, one, i, what),
+                        state_dict,
+                        inputs,
+                        tolerance,
+                    )
             except Exception as exc:
                 message = " ".join(str(exc).split())
                 notes.append(

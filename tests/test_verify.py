@@ -541,3 +541,35 @@ def test_no_upstream_gradient_reaches_a_relu_pre_activation_at_the_kink() -> Non
     top = slice(4, 6)
     kept = ~torch.stack(at_kink)[top]
     assert torch.equal(found[top][kept], upstream[top][kept])
+
+
+def test_a_cell_step_check_that_cannot_run_is_a_note_not_a_crash() -> None:
+    """The relu Cell's step check calls the implementation again; when that call raises, the
+    report says the check could not run, and no row can be inconclusive."""
+    from torch import nn
+
+    from rnninspect.impl import load_factory
+    from rnninspect.options import VerifyOptions
+    from rnninspect.spec import make_spec
+    from rnninspect.verification import verify
+
+    shifted = load_factory(f"{IMPLS}:RNNCellReluShifted")
+
+    def factory(**kwargs: object) -> nn.Module:
+        module = shifted(**kwargs)
+        first = module.forward
+        calls = []
+
+        def once(*args: object) -> object:
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("called twice")
+            return first(*args)
+
+        module.forward = once
+        return module
+
+    spec = make_spec(cell="rnn_cell", input_size=32, hidden_size=128, nonlinearity="relu", batch=16)
+    report = verify(spec, VerifyOptions(dtype="bfloat16", timing="off", impl=factory))
+    assert report.verdict == "fail" and report.steps is None
+    assert any("step-wise parity could not run (ImplementationFailed" in n for n in report.notes)
