@@ -10,8 +10,9 @@ implementation's own; it also runs in the implementation's dtype to measure the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ from rnninspect.reports.verify import VerifyReport
 from rnninspect.runs import (
     Forward,
     ImplementationFailed,
+    Run,
     Side,
     reference_side,
     run_with_grads,
@@ -166,7 +168,10 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         upstream = upstream_gradients(spec, device)
         what = "implementation" if options.impl else "module"
         started = time.perf_counter()  # the parity work, which a quick timing costs no more than
-        tested = run_with_grads(
+        seen: dict[str, float] = {}  # seconds of each timed side's forward+backward below
+        timed = functools.partial(_timed_run, seen, devices.synchronizer(device))
+        tested = timed(
+            f"{'implementation' if options.impl else 'module'}_backward",
             _module_forward(under_test, spec, what),
             dict(under_test.named_parameters()),
             inputs,
@@ -174,14 +179,17 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         )
         baseline = None
         if options.impl is not None:
-            baseline = run_with_grads(
+            baseline = timed(
+                "module_backward",
                 _module_forward(module, spec, "torch module"),
                 dict(module.named_parameters()),
                 inputs,
                 upstream,
             )
 
-        exact = run_with_grads(*reference_side(spec, module, inputs, ref_device), upstream)
+        exact = timed(
+            "reference_backward", *reference_side(spec, module, inputs, ref_device), upstream
+        )
         same = exact  # a float64 module's noise floor is 0: its dtype is the reference's
         if dtype != torch.float64:
             same = run_with_grads(
@@ -249,7 +257,9 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         work = time.perf_counter() - started
         timing: dict[str, Timing] = {}
         if options.timing != "off":
-            timing = _timings(spec, module, under_test, options, inputs, upstream, ref_device, work)
+            timing = _timings(
+                spec, module, under_test, options, inputs, upstream, ref_device, work, seen
+            )
 
     return VerifyReport(
         spec=spec,
@@ -345,6 +355,27 @@ def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, A
     }
 
 
+def _timed_run(
+    seen: dict[str, float],
+    synchronize: Callable[[], None] | None,
+    name: str,
+    forward: Forward,
+    params: Mapping[str, Tensor],
+    inputs: Mapping[str, Tensor],
+    upstream: Mapping[str, Tensor],
+) -> Run:
+    """:func:`run_with_grads`, its seconds kept in ``seen[name]`` (the device synchronised
+    around it), so that a quick timing need not run a slow side again."""
+    if synchronize is not None:
+        synchronize()
+    started = time.perf_counter()
+    run = run_with_grads(forward, params, inputs, upstream)
+    if synchronize is not None:
+        synchronize()
+    seen[name] = time.perf_counter() - started
+    return run
+
+
 def _timings(
     spec: RNNSpec,
     module: nn.Module,
@@ -354,10 +385,12 @@ def _timings(
     upstream: Mapping[str, Tensor],
     ref_device: torch.device,
     work: float,
+    seen: Mapping[str, float],
 ) -> dict[str, Timing]:
     """Forward, and forward plus backward, of the module, the reference and any ``--impl``:
     ``quick``, all in about the ``work`` seconds the parity runs took (at least
-    :data:`QUICK_SECONDS`); ``full``, :data:`FULL_SECONDS_EACH` each, as bench measures."""
+    :data:`QUICK_SECONDS`), a forward+backward that alone outlasts its share being the parity
+    run's own (``seen``); ``full``, :data:`FULL_SECONDS_EACH` each, as bench measures."""
     sides: dict[str, Side] = {
         "module": (
             _module_forward(module, spec, "module"),
@@ -376,4 +409,6 @@ def _timings(
         return time_sides(sides, upstream, min_time=FULL_SECONDS_EACH, backward=True)
     each = max(QUICK_SECONDS, work) / (2 * len(sides))
     synchronize = devices.synchronizer(next(iter(inputs.values())).device)
-    return time_sides(sides, upstream, each, backward=True, quick=True, synchronize=synchronize)
+    return time_sides(
+        sides, upstream, each, backward=True, quick=True, synchronize=synchronize, already=seen
+    )

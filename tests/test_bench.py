@@ -196,6 +196,29 @@ def test_quick_timing_blocks_fast_calls_and_synchronizes_around_each_block() -> 
     assert rounds.rounds == 5 and rounds.low > 1.0  # the sleeping side is the slower
 
 
+def test_a_quick_timing_takes_a_slow_call_already_made_instead_of_making_it_again() -> None:
+    """verify's parity runs are forward+backward calls of the sides it times: one that alone
+    outlasts its share of the quick timing is reported as that call (1 run, no spread)."""
+    import torch
+
+    from rnninspect.timing import Timing, time_sides
+
+    def forward(x: object) -> dict[str, torch.Tensor]:
+        return {"output": torch.ones(2, requires_grad=True) * 2}
+
+    sides = {"module": (forward, {}, {"input": torch.ones(2)})}
+    upstream = {"output": torch.ones(2)}
+    timing = time_sides(
+        sides, upstream, 0.01, backward=True, quick=True, already={"module_backward": 0.5}
+    )
+    assert timing["module_backward"] == Timing(500.0, None, 1, 1)
+    assert timing["module"].runs > 1  # timed as before: it was not among the calls made
+    timing = time_sides(
+        sides, upstream, 0.01, backward=True, quick=True, already={"module_backward": 0.001}
+    )
+    assert timing["module_backward"].runs > 1  # a call shorter than its share: timed anew
+
+
 def _points(ratios: list[float], spread: float) -> list[object]:
     from types import SimpleNamespace
 
