@@ -302,11 +302,12 @@ def judge(
     if steps_agree is False:
         return row("fail", "a single step disagrees with the reference's step from the same state")
     if comparison.exploded:
-        if floor == math.inf and steps_agree:
+        if floor == math.inf:
+            agrees = "; every step agrees" if steps_agree else ""
             return row(
                 "inconclusive",
-                "non-finite values, as in the reference run in the same dtype; every step "
-                "agrees: the recurrence overflows this dtype",
+                f"non-finite values, as in the reference run in the same dtype{agrees}: the "
+                "computation overflows this dtype",
             )
         return row("fail", "non-finite values on one side only (exploded)")
     if steps_agree and kinked:

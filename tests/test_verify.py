@@ -573,3 +573,45 @@ def test_a_cell_step_check_that_cannot_run_is_a_note_not_a_crash() -> None:
     report = verify(spec, VerifyOptions(dtype="bfloat16", timing="off", impl=factory))
     assert report.verdict == "fail" and report.steps is None
     assert any("step-wise parity could not run (ImplementationFailed" in n for n in report.notes)
+
+
+OVERFLOWING = (
+    "nn.RNN(16, 128, nonlinearity='relu')", "--batch", "16", "--seq-len", "50", "--seed",
+    "5630", "--dtype", "float16", "--weight-scale", "4",
+)  # fmt: skip
+
+
+def test_steps_beyond_the_dtypes_range_are_not_checked_and_the_overflow_is_inconclusive() -> None:
+    """A relu RNN with 4x weights outgrows float16 halfway: the later steps start from states
+    float16 cannot hold, so no kernel can take them. They are counted, not failed (before,
+    torch's own module failed here); the steps that fit are checked, and a wrong kernel still
+    fails on them."""
+    code, doc = run_json(*OVERFLOWING)
+    steps = doc["steps"]
+    assert code == 1 and doc["verdict"] == "inconclusive" and isinstance(steps, dict)
+    assert steps["steps"] > 0 and steps["out_of_range"] > 0
+    assert steps["steps"] + steps["out_of_range"] == 50 and steps["backward_ok"] is True
+    rows = doc["parity"]
+    assert isinstance(rows, list)
+    assert all(r["verdict"] == "inconclusive" and "overflows" in r["reason"] for r in rows)
+    code, out, _ = run(*OVERFLOWING)
+    assert "more steps not checked: the float64 reference's values there lie beyond" in " ".join(
+        out.split()
+    )
+
+    code, doc = run_json(*OVERFLOWING, "--impl", f"{IMPLS}:RNNIgnoresBias")
+    assert code == 1 and doc["verdict"] == "fail"
+
+
+def test_when_no_step_fits_the_dtype_nothing_is_said_to_agree() -> None:
+    code, doc = run_json(
+        "nn.RNN(16, 128, num_layers=2, nonlinearity='relu', bidirectional=True)",
+        "--batch", "16", "--seq-len", "50", "--seed", "5630", "--dtype", "float16",
+        "--weight-scale", "3",
+    )  # fmt: skip
+    steps, rows = doc["steps"], doc["parity"]
+    assert code == 1 and doc["verdict"] == "inconclusive"
+    assert isinstance(steps, dict) and isinstance(rows, list)
+    assert (steps["steps"], steps["out_of_range"]) == (0, 50)
+    assert steps["forward_ok"] is None and steps["backward_ok"] is None
+    assert all(row["steps_agree"] is None and row["noise_ratio"] == 1.0 for row in rows)

@@ -82,6 +82,14 @@ def _steps_line(report: VerifyReport) -> str | None:
     steps = report.steps
     if steps is None:
         return None
+    beyond = (
+        f"the float64 reference's values there lie beyond {report.dtype}'s largest, so no "
+        f"kernel in {report.dtype} can take them"
+    )
+    if steps.steps == 0:
+        if report.spec.cell.is_cell:
+            return f"The Cell's one step could not be checked: {beyond}."
+        return f"None of the {steps.out_of_range} single steps could be checked: {beyond}."
     if report.spec.cell.is_cell:
         line = (
             "The Cell's one step, with the reference on the relu branches the implementation "
@@ -94,6 +102,8 @@ def _steps_line(report: VerifyReport) -> str | None:
             f"{_excess(steps.forward.excess)} ({steps.forward.where}), worst backward step "
             f"{_excess(steps.backward.excess)} ({steps.backward.where})"
         )
+    if steps.out_of_range:
+        line += f" ({steps.out_of_range} more steps not checked: {beyond})"
     if report.verdict == "inconclusive":
         ratio = max(steps.noise_ratio(gradient=False), steps.noise_ratio(gradient=True))
         line += (

@@ -64,10 +64,11 @@ class VerifyReport:
             s = self.steps
             steps = {
                 "steps": s.steps,
-                "forward_ok": s.forward_ok,
+                "out_of_range": s.out_of_range,
+                "forward_ok": s.forward_ok if s.steps else None,
                 "forward_excess": _finite(s.forward.excess),
                 "forward_worst": s.forward.where,
-                "backward_ok": s.backward_ok,
+                "backward_ok": s.backward_ok if s.steps else None,
                 "backward_excess": _finite(s.backward.excess),
                 "backward_worst": s.backward.where,
                 "reference_forward_excess": _finite(s.reference_forward.excess),
