@@ -269,9 +269,13 @@ def judge(
     baseline: Comparison | None = None,
     kinked: bool = False,
     packed: bool = False,
+    beyond_range: bool = False,
 ) -> ParityRow:
     """Give one row its verdict and the reason, in words, for anything but a pass.
 
+    ``beyond_range`` says no single step could be checked, because the float64 reference's
+    values at every step lie beyond the dtype's largest: the computation overflows the dtype,
+    and nothing can tell rounding from a wrong kernel there.
     ``floor`` is the row's noise floor (:func:`distance` from the same-dtype reference run to
     the float64 one; inf when that run overflowed, None when there is none).
     ``packed`` says the steps were checked one at a time on packed input, where faults in
@@ -301,6 +305,12 @@ def judge(
         return row("pass", "")
     if steps_agree is False:
         return row("fail", "a single step disagrees with the reference's step from the same state")
+    if beyond_range:
+        return row(
+            "inconclusive",
+            "no single step could be checked: the float64 reference's values at every step lie "
+            "beyond this dtype's largest, so the computation overflows it; try a wider dtype",
+        )
     if comparison.exploded:
         if floor == math.inf:
             agrees = "; every step agrees" if steps_agree else ""

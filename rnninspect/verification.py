@@ -248,8 +248,11 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 base = compare(baseline.rows().get(name), judged_against.rows()[name], tolerance)
             kinked = gradient and spec.cell.family == "rnn" and spec.nonlinearity == "relu"
             packed = spec.lengths is not None
+            beyond = steps is not None and steps.steps == 0 and steps.out_of_range > 0
             rows.append(
-                judge(name, comparison, tolerance, noise, agree, ratio, base, kinked, packed)
+                judge(
+                    name, comparison, tolerance, noise, agree, ratio, base, kinked, packed, beyond
+                )
             )
 
         checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)

@@ -516,7 +516,7 @@ def test_no_upstream_gradient_reaches_a_relu_pre_activation_at_the_kink() -> Non
 
     from rnninspect.build import example_inputs, torch_module
     from rnninspect.spec import make_spec
-    from rnninspect.steps import KINK_ROUNDING, kink_free_upstream, one_step
+    from rnninspect.step_reference import KINK_ROUNDING, kink_free_upstream, one_step
 
     spec = make_spec(
         cell="rnn", input_size=16, hidden_size=32, num_layers=3, bidirectional=True,
