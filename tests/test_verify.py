@@ -615,3 +615,24 @@ def test_when_no_step_fits_the_dtype_nothing_is_said_to_agree() -> None:
     assert (steps["steps"], steps["out_of_range"]) == (0, 50)
     assert steps["forward_ok"] is None and steps["backward_ok"] is None
     assert all(row["steps_agree"] is None and row["noise_ratio"] == 1.0 for row in rows)
+
+
+def test_a_step_is_allowed_ten_times_the_same_dtype_references_error_on_it() -> None:
+    """A step through layers of large weights can amplify correct rounding past the tolerance:
+    the reference in the same dtype then errs on the same step too. A step is wrong only
+    beyond its tolerance and beyond 10x that reference's error there."""
+    import math
+
+    from rnninspect.parity import Comparison
+    from rnninspect.steps import StepParity, Worst, _beyond
+
+    def excess(value: float) -> Comparison:
+        return Comparison(0.0, 0.0, value)
+
+    assert _beyond(excess(0.9), excess(0.01)) == 0.9  # within tolerance
+    assert _beyond(excess(5.0), excess(0.05)) == 5.0  # the reference is near-exact: wrong
+    assert _beyond(excess(5.0), excess(0.6)) == 5.0 / 6.0  # amplified rounding: allowed
+    assert _beyond(excess(5.0), excess(math.inf)) == 5.0  # no allowance from a non-finite side
+    steps = StepParity(steps=3, backward=Worst(5.0, "step 1"), backward_beyond=5.0 / 6.0)
+    assert steps.backward_ok and steps.amplified() == ["backward"]
+    assert not StepParity(steps=3, forward=Worst(5.0, "step 1"), forward_beyond=5.0).forward_ok

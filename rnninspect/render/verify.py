@@ -104,6 +104,13 @@ def _steps_line(report: VerifyReport) -> str | None:
         )
     if steps.out_of_range:
         line += f" ({steps.out_of_range} more steps not checked: {beyond})"
+    amplified = steps.amplified()
+    if amplified:
+        line += (
+            f"; the {' and '.join(amplified)} steps beyond tolerance are within "
+            f"{steps.allowance:g}× the error of the reference in {report.dtype} on the same "
+            "step: rounding amplified within the step"
+        )
     if report.verdict == "inconclusive":
         ratio = max(steps.noise_ratio(gradient=False), steps.noise_ratio(gradient=True))
         line += (
