@@ -289,7 +289,7 @@ def _judged_float32(found: Mapping[str, Tensor], expected: Mapping[str, Tensor])
 
     tolerance = default_tolerance(torch.float32)
     compared = compare_rows(found, expected, tolerance, torch.float32)
-    return [judge(name, c, tolerance, None, None) for name, c in compared.items()]
+    return [judge(name, c, tolerance) for name, c in compared.items()]
 
 
 def diagnose(

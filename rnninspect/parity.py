@@ -259,41 +259,52 @@ def _number(value: float | None) -> float | str | None:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What, beside a row's own error, its verdict rests on.
+
+    ``floor``: the row's noise floor (:func:`distance` from the same-dtype reference run to the
+    float64 one; inf when that run overflowed, None when there is none). ``steps_agree``: the
+    step check's word (None when it did not run, or no step could be taken); ``noise_ratio``
+    how much noisier the implementation's steps are than the same-dtype reference's.
+    ``kinked`` marks a gradient through relu, whose derivative jumps at 0: rounding moves
+    pre-activations across the kink, so a correct implementation's whole-sequence gradient can
+    differ from the reference's by far more than any noise floor; when every single step agrees
+    (each checked on the implementation's own branch), the row is inconclusive. ``packed``:
+    the steps were checked one at a time on packed input, where faults in handling sequences
+    of different lengths cannot show. ``no_step_in_range``: no single step could be checked,
+    the float64 reference's values at every step lying beyond the dtype's largest.
+    ``expected_out_of_range``: this row's float64 values themselves lie beyond it, so no kernel
+    in the dtype can return them.
+    """
+
+    floor: float | None = None
+    steps_agree: bool | None = None
+    noise_ratio: float = 1.0
+    kinked: bool = False
+    packed: bool = False
+    no_step_in_range: bool = False
+    expected_out_of_range: bool = False
+
+
 def judge(
     tensor: str,
     comparison: Comparison,
     tolerance: Tolerance,
-    floor: float | None,
-    steps_agree: bool | None,
-    noise_ratio: float = 1.0,
+    evidence: Evidence | None = None,
     baseline: Comparison | None = None,
-    kinked: bool = False,
-    packed: bool = False,
-    beyond_range: bool = False,
 ) -> ParityRow:
-    """Give one row its verdict and the reason, in words, for anything but a pass.
-
-    ``beyond_range`` says no single step could be checked, because the float64 reference's
-    values at every step lie beyond the dtype's largest: the computation overflows the dtype,
-    and nothing can tell rounding from a wrong kernel there.
-    ``floor`` is the row's noise floor (:func:`distance` from the same-dtype reference run to
-    the float64 one; inf when that run overflowed, None when there is none).
-    ``packed`` says the steps were checked one at a time on packed input, where faults in
-    handling sequences of different lengths cannot show.
-    ``kinked`` marks a gradient through relu, whose derivative jumps at 0: rounding moves
-    pre-activations across the kink, so a correct implementation's whole-sequence gradient can
-    differ from the reference's by far more than any noise floor. There, when every single step
-    agrees (each checked on the implementation's own branch), the row is inconclusive.
-    """
+    """Give one row its verdict and the reason, in words, for anything but a pass."""
+    e = evidence or Evidence()
 
     def row(verdict: str, reason: str) -> ParityRow:
         return ParityRow(
             tensor,
             comparison,
             tolerance,
-            floor,
-            noise_ratio,
-            steps_agree,
+            e.floor,
+            e.noise_ratio,
+            e.steps_agree,
             verdict,
             reason,
             baseline,
@@ -303,43 +314,49 @@ def judge(
         return row("fail", comparison.problem)
     if comparison.within():
         return row("pass", "")
-    if steps_agree is False:
+    if e.steps_agree is False:
         return row("fail", "a single step disagrees with the reference's step from the same state")
-    if beyond_range:
+    if e.no_step_in_range:
         return row(
             "inconclusive",
             "no single step could be checked: the float64 reference's values at every step lie "
             "beyond this dtype's largest, so the computation overflows it; try a wider dtype",
         )
+    if comparison.exploded and e.expected_out_of_range:
+        return row(
+            "inconclusive",
+            "non-finite values where the float64 reference's lie beyond this dtype's largest: "
+            "no kernel in it can return them; try a wider dtype",
+        )
     if comparison.exploded:
-        if floor == math.inf:
-            agrees = "; every step agrees" if steps_agree else ""
+        if e.floor == math.inf:
+            agrees = "; every step agrees" if e.steps_agree else ""
             return row(
                 "inconclusive",
                 f"non-finite values, as in the reference run in the same dtype{agrees}: the "
                 "computation overflows this dtype",
             )
         return row("fail", "non-finite values on one side only (exploded)")
-    if steps_agree and kinked:
+    if e.steps_agree and e.kinked:
         return row(
             "inconclusive",
             "every step agrees on the implementation's own relu branches, but rounding moved "
             "pre-activations across relu's kink, where the gradient jumps; try float64",
         )
-    allowance = None if floor is None else NOISE_FACTOR * floor * noise_ratio
-    if allowance is not None and steps_agree and comparison.max_abs_err <= allowance:
+    allowance = None if e.floor is None else NOISE_FACTOR * e.floor * e.noise_ratio
+    if allowance is not None and e.steps_agree and comparison.max_abs_err <= allowance:
         return row(
             "inconclusive",
             f"every step agrees, and the error is within {NOISE_FACTOR:g}x the noise floor "
             "(scaled by how much noisier the implementation's steps are): rounding amplified "
             "by the recurrence; try float64 or a shorter sequence",
         )
-    if steps_agree and packed:
+    if e.steps_agree and e.packed:
         return row(
             "fail",
             "every step agrees when fed one at a time, but the whole packed batch does not: "
             "look at how the implementation handles sequences that end at different steps",
         )
-    if steps_agree:
+    if e.steps_agree:
         return row("fail", "every step agrees, but the error is far beyond the noise floor")
     return row("fail", "out of tolerance")

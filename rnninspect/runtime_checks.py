@@ -164,7 +164,5 @@ def _judge(
     expected = reference.rows() if prepared.gradients else dict(reference.outputs)
     dtype = inputs["input"].dtype
     comparisons = compare_rows(tested_rows, expected, tolerance, dtype, misshapen)
-    result.rows = [
-        judge(row, comparison, tolerance, None, None) for row, comparison in comparisons.items()
-    ]
+    result.rows = [judge(row, comparison, tolerance) for row, comparison in comparisons.items()]
     return result

@@ -30,6 +30,7 @@ from rnninspect.build import (
 from rnninspect.impl import Factory, build, load_factory
 from rnninspect.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
 from rnninspect.parity import (
+    Evidence,
     Tolerance,
     compare,
     compare_rows,
@@ -236,24 +237,30 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 )
 
         rows = []
+        largest = torch.finfo(dtype).max
+        no_step_in_range = steps is not None and steps.steps == 0 and steps.out_of_range > 0
         for name, comparison in comparisons.items():
-            noise = distance(same.rows().get(name), exact.rows().get(name))
             gradient = name.startswith("grad:")
-            agree, ratio = None, 1.0
+            expected = judged_against.rows().get(name)
+            evidence = Evidence(
+                floor=distance(same.rows().get(name), exact.rows().get(name)),
+                kinked=gradient and spec.cell.family == "rnn" and spec.nonlinearity == "relu",
+                packed=spec.lengths is not None,
+                no_step_in_range=no_step_in_range,
+                expected_out_of_range=comparison.exploded
+                and expected is not None
+                and bool((expected.abs() > largest).any()),
+            )
             if steps is not None and steps.steps > 0:  # some step could be taken in the dtype
-                agree = steps.forward_ok and (not gradient or steps.backward_ok)
-                ratio = steps.noise_ratio(gradient)
+                evidence = dataclasses.replace(
+                    evidence,
+                    steps_agree=steps.forward_ok and (not gradient or steps.backward_ok),
+                    noise_ratio=steps.noise_ratio(gradient),
+                )
             base = None
             if baseline is not None:
-                base = compare(baseline.rows().get(name), judged_against.rows()[name], tolerance)
-            kinked = gradient and spec.cell.family == "rnn" and spec.nonlinearity == "relu"
-            packed = spec.lengths is not None
-            beyond = steps is not None and steps.steps == 0 and steps.out_of_range > 0
-            rows.append(
-                judge(
-                    name, comparison, tolerance, noise, agree, ratio, base, kinked, packed, beyond
-                )
-            )
+                base = compare(baseline.rows().get(name), expected, tolerance)
+            rows.append(judge(name, comparison, tolerance, evidence, base))
 
         checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)
 

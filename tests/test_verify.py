@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -593,7 +594,10 @@ def test_steps_beyond_the_dtypes_range_are_not_checked_and_the_overflow_is_incon
     assert steps["steps"] + steps["out_of_range"] == 50 and steps["backward_ok"] is True
     rows = doc["parity"]
     assert isinstance(rows, list)
-    assert all(r["verdict"] == "inconclusive" and "overflows" in r["reason"] for r in rows)
+    assert all(
+        r["verdict"] == "inconclusive" and "beyond this dtype's largest" in r["reason"]
+        for r in rows
+    )
     code, out, _ = run(*OVERFLOWING)
     assert "more steps not checked: the float64 reference's values there lie beyond" in " ".join(
         out.split()
@@ -636,3 +640,26 @@ def test_a_step_is_allowed_ten_times_the_same_dtype_references_error_on_it() -> 
     steps = StepParity(steps=3, backward=Worst(5.0, "step 1"), backward_beyond=5.0 / 6.0)
     assert steps.backward_ok and steps.amplified() == ["backward"]
     assert not StepParity(steps=3, forward=Worst(5.0, "step 1"), forward_beyond=5.0).forward_ok
+
+
+def test_a_value_beyond_the_dtypes_largest_cannot_be_returned_and_is_not_failed() -> None:
+    """A relu RNN with 3x weights in float16: the float64 gradient of h0 reaches about 1e5,
+    beyond float16's 65504, so any float16 kernel returns inf or nan there. That is said,
+    not failed; a non-finite value where float16 could have held the answer still fails."""
+    from rnninspect.parity import Comparison, Evidence, Tolerance, judge
+
+    _, doc = run_json(
+        "nn.RNN(64, 16, num_layers=2, nonlinearity='relu')", "--batch", "3", "--seq-len",
+        "50", "--seed", "4926", "--dtype", "float16", "--weight-scale", "3",
+    )  # fmt: skip
+    rows = {row["tensor"]: row for row in doc["parity"]}  # type: ignore[union-attr]
+    assert rows["grad:h0"]["verdict"] == "inconclusive"
+    assert "beyond this dtype's largest" in rows["grad:h0"]["reason"]
+
+    exploded = Comparison(math.nan, math.nan, math.inf, exploded=True)
+    tolerance = Tolerance(1e-2, 1e-2, "test")
+    assert judge("grad:h0", exploded, tolerance).verdict == "fail"
+    beyond = Evidence(expected_out_of_range=True, steps_agree=True)
+    assert judge("grad:h0", exploded, tolerance, beyond).verdict == "inconclusive"
+    wrong_step = Evidence(expected_out_of_range=True, steps_agree=False)
+    assert judge("grad:h0", exploded, tolerance, wrong_step).verdict == "fail"

@@ -71,9 +71,11 @@ def _failures(report: VerifyReport) -> list[str]:
                     )
             where += ";"
         lines.append(f"{row.tensor} fails{where or ':'} {row.reason}")
-    if inconclusive:
-        names = ", ".join(row.tensor for row in inconclusive)
-        lines.append(f"Inconclusive ({names}): {inconclusive[0].reason}")
+    by_reason: dict[str, list[str]] = {}
+    for row in inconclusive:
+        by_reason.setdefault(row.reason, []).append(row.tensor)
+    for reason, names in by_reason.items():
+        lines.append(f"Inconclusive ({', '.join(names)}): {reason}")
     return lines
 
 
