@@ -275,7 +275,8 @@ class Evidence:
     of different lengths cannot show. ``no_step_in_range``: no single step could be checked,
     the float64 reference's values at every step lying beyond the dtype's largest.
     ``expected_out_of_range``: this row's float64 values themselves lie beyond it, so no kernel
-    in the dtype can return them.
+    in the dtype can return them. ``floor_runs``: how many same-dtype runs the floor is the
+    largest distance of.
     """
 
     floor: float | None = None
@@ -285,6 +286,15 @@ class Evidence:
     packed: bool = False
     no_step_in_range: bool = False
     expected_out_of_range: bool = False
+    floor_runs: int = 1
+
+    def beyond_noise(self, comparison: Comparison) -> bool:
+        """Every step agrees, yet the error is beyond NOISE_FACTOR noise floors (scaled by the
+        noise ratio): a fault in the time loop, or a noise floor drawn low in a chaotic
+        recurrence, which more draws tell apart (``noise.py``)."""
+        if not self.steps_agree or self.floor is None or comparison.exploded:
+            return False
+        return comparison.max_abs_err > NOISE_FACTOR * self.floor * self.noise_ratio
 
 
 def judge(
@@ -343,13 +353,13 @@ def judge(
             "every step agrees on the implementation's own relu branches, but rounding moved "
             "pre-activations across relu's kink, where the gradient jumps; try float64",
         )
-    allowance = None if e.floor is None else NOISE_FACTOR * e.floor * e.noise_ratio
-    if allowance is not None and e.steps_agree and comparison.max_abs_err <= allowance:
+    if e.steps_agree and e.floor is not None and not e.beyond_noise(comparison):
+        runs = "" if e.floor_runs == 1 else f", the largest of {e.floor_runs} runs"
         return row(
             "inconclusive",
             f"every step agrees, and the error is within {NOISE_FACTOR:g}x the noise floor "
-            "(scaled by how much noisier the implementation's steps are): rounding amplified "
-            "by the recurrence; try float64 or a shorter sequence",
+            f"(scaled by how much noisier the implementation's steps are{runs}): rounding "
+            "amplified by the recurrence; try float64 or a shorter sequence",
         )
     if e.steps_agree and e.packed:
         return row(
@@ -358,5 +368,6 @@ def judge(
             "look at how the implementation handles sequences that end at different steps",
         )
     if e.steps_agree:
-        return row("fail", "every step agrees, but the error is far beyond the noise floor")
+        runs = "" if e.floor_runs == 1 else f" (the largest of {e.floor_runs} runs)"
+        return row("fail", f"every step agrees, but the error is far beyond the noise floor{runs}")
     return row("fail", "out of tolerance")

@@ -663,3 +663,46 @@ def test_a_value_beyond_the_dtypes_largest_cannot_be_returned_and_is_not_failed(
     assert judge("grad:h0", exploded, tolerance, beyond).verdict == "inconclusive"
     wrong_step = Evidence(expected_out_of_range=True, steps_agree=False)
     assert judge("grad:h0", exploded, tolerance, wrong_step).verdict == "fail"
+
+
+def test_in_a_chaotic_recurrence_the_noise_floor_takes_more_draws_before_failing() -> None:
+    """A correct float16 LSTM with 4x weights: the first same-dtype reference run landed 0.7
+    from float64 on a bias gradient where torch's module landed 10.4, while runs from inputs
+    perturbed within rounding land 10 to 23 away. Drawn again, the floor explains the error; a
+    reverse direction that is not reversed still lies far beyond every draw."""
+    from rnninspect.noise import EXTRA_RUNS
+
+    code, doc = run_json(
+        "nn.LSTM(16, 32, num_layers=3, proj_size=16)", "--batch", "3", "--seq-len", "50",
+        "--seed", "1405", "--dtype", "float16", "--weight-scale", "4",
+    )  # fmt: skip
+    rows = doc["parity"]
+    assert isinstance(rows, list) and doc["verdict"] != "fail", [
+        (row["tensor"], row["reason"]) for row in rows if row["verdict"] == "fail"
+    ]
+    code, doc = run_json(
+        "nn.GRU(8, 16, num_layers=2, bidirectional=True)", "--seq-len", "30", "--dtype",
+        "bfloat16", "--impl", f"{IMPLS}:GRUReverseNotReversed",
+    )  # fmt: skip
+    rows = doc["parity"]
+    assert code == 1 and doc["verdict"] == "fail" and isinstance(rows, list)
+    drawn = f"far beyond the noise floor (the largest of {1 + EXTRA_RUNS} runs)"
+    assert any(drawn in row["reason"] for row in rows)
+
+
+def test_perturbed_runs_of_a_calm_recurrence_stay_at_rounding() -> None:
+    import torch
+
+    from rnninspect.build import example_inputs, torch_module, upstream_gradients
+    from rnninspect.noise import perturbed_floors
+    from rnninspect.runs import reference_side, run_with_grads
+    from rnninspect.spec import make_spec
+
+    spec = make_spec(cell="gru", input_size=8, hidden_size=16, num_layers=2)
+    cpu = torch.device("cpu")
+    module, inputs = torch_module(spec), example_inputs(spec)
+    upstream = upstream_gradients(spec, cpu)
+    exact = run_with_grads(*reference_side(spec, module, inputs, cpu), upstream)
+    floors = perturbed_floors(spec, module, inputs, upstream, cpu, torch.float32, exact)
+    assert set(floors) == set(exact.rows())
+    assert all(value is not None and 0 < value < 1e-4 for value in floors.values()), floors
