@@ -25,6 +25,11 @@ from torch import Tensor
 #: Error within this many noise floors counts as explained by the noise floor.
 NOISE_FACTOR = 10.0
 
+#: Values beyond this fraction of a dtype's largest are out of its reliable range: the sums
+#: that make them (pre-activations, gradient products) can exceed them, and a float16 result
+#: whose float64 value is 27,000 can overflow on the way.
+RANGE_MARGIN = 1 / 16
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -274,9 +279,9 @@ class Evidence:
     the steps were checked one at a time on packed input, where faults in handling sequences
     of different lengths cannot show. ``no_step_in_range``: no single step could be checked,
     the float64 reference's values at every step lying beyond the dtype's largest.
-    ``expected_out_of_range``: this row's float64 values themselves lie beyond it, so no kernel
-    in the dtype can return them. ``floor_runs``: how many same-dtype runs the floor is the
-    largest distance of.
+    ``expected_out_of_range``: this row's float64 values reach beyond :data:`RANGE_MARGIN` of
+    it, so a kernel in the dtype can overflow on the way to them. ``floor_runs``: how many
+    same-dtype runs the floor is the largest distance of.
     """
 
     floor: float | None = None
@@ -335,8 +340,8 @@ def judge(
     if comparison.exploded and e.expected_out_of_range:
         return row(
             "inconclusive",
-            "non-finite values where the float64 reference's lie beyond this dtype's largest: "
-            "no kernel in it can return them; try a wider dtype",
+            "non-finite values where the float64 reference's reach beyond 1/16 of this dtype's "
+            "largest: a kernel in it can overflow on the way; try a wider dtype",
         )
     if comparison.exploded:
         if e.floor == math.inf:

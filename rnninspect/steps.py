@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from rnninspect.parity import NOISE_FACTOR, Comparison, Tolerance, compare
+from rnninspect.parity import NOISE_FACTOR, RANGE_MARGIN, Comparison, Tolerance, compare
 from rnninspect.reference.recurrence import DirectionWeights, direction_suffixes, step
 from rnninspect.runs import Forward, Run, run_with_grads
 from rnninspect.spec import RNNSpec
@@ -171,12 +171,6 @@ def step_parity(
         _record(result, spec, t, mine, want, near, tolerance)
         result.steps += 1
     return result
-
-
-#: A step's results and gradients must lie within this fraction of the dtype's largest value
-#: to be checked: the sums inside the step (pre-activations, gradient products) can exceed its
-#: results, and a float16 step whose float64 results reach 65,000 overflows on the way.
-RANGE_MARGIN = 1 / 16
 
 
 def _in_range(want: Run, inputs: Mapping[str, Tensor], dtype: torch.dtype) -> bool:

@@ -31,6 +31,7 @@ from rnninspect.impl import Factory, build, load_factory
 from rnninspect.noise import EXTRA_RUNS, perturbed_floors
 from rnninspect.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
 from rnninspect.parity import (
+    RANGE_MARGIN,
     Evidence,
     Tolerance,
     compare,
@@ -238,7 +239,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 )
 
         evidence_of: dict[str, Evidence] = {}
-        largest = torch.finfo(dtype).max
+        largest = torch.finfo(dtype).max * RANGE_MARGIN
         no_step_in_range = steps is not None and steps.steps == 0 and steps.out_of_range > 0
         for name, comparison in comparisons.items():
             gradient = name.startswith("grad:")
