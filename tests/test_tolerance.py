@@ -5,7 +5,7 @@ benchmarks/tolerance_study.py measures the same over more configurations."""
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnninspect.options import VerifyOptions
@@ -40,6 +40,9 @@ def configurations(draw: st.DrawFn) -> RNNSpec:
     return make_spec(**values)
 
 
+# The same examples on every run: a rare false fail this finds is a finding to fix, not a CI
+# run that fails once in a while.
+@settings(derandomize=True)
 @given(spec=configurations(), dtype=st.sampled_from(["float32", "float64", "float16", "bfloat16"]))
 def test_torchs_own_modules_are_never_judged_fail(spec: RNNSpec, dtype: str) -> None:
     report = verify(spec, VerifyOptions(dtype=dtype, timing="off"))
