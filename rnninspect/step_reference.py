@@ -46,8 +46,9 @@ def kink_free_upstream(
     gradient through the layers above, so its upstream there is set, top layer first, to minus
     what arrives from above, taken on the reference's own branches.
     """
-    exact = {name: value.to("cpu", torch.float64) for name, value in inputs.items()}
-    exact["input"].requires_grad_(True)  # so that every layer's output is in the graph
+    exact = {name: value.detach().to("cpu", torch.float64) for name, value in inputs.items()}
+    # a copy that requires grad, so that every layer's output is in the graph
+    exact["input"] = exact["input"].clone().requires_grad_(True)
     terms: list[tuple[Tensor, Tensor, Tensor]] = []  # (magnitude, pre, h) in h_n's rows
     with torch.enable_grad():
         if spec.cell.is_cell:

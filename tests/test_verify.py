@@ -529,6 +529,7 @@ def test_no_upstream_gradient_reaches_a_relu_pre_activation_at_the_kink() -> Non
         6, 8, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
     )
     found = kink_free_upstream(spec, params, inputs, torch.bfloat16, upstream)
+    assert not inputs["input"].requires_grad  # the caller's tensors are left as they were
 
     x = {**inputs, "input": inputs["input"].clone().requires_grad_(True)}
     terms: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
