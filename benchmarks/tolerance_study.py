@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python3 benchmarks/tolerance_study.py --device cuda --dtype float32 [--runs 60]
     python benchmarks/tolerance_study.py --dtype float16 --runs 600 --weight-scales 2,3,4
+    python benchmarks/tolerance_study.py --dtype bfloat16 --impl tests/impls/manual.py
 
 For each random configuration (cell, sizes, layers, directions, batch_first, bias, state, seed),
 torch's module is verified against the float64 reference and the worst row's error over tolerance
@@ -62,6 +63,12 @@ def main() -> int:
         "chaotic regime, where rounding is amplified and float16 overflows)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--impl",
+        default=None,
+        help="a file whose classes are named as torch's (RNN, LSTM, GRU, RNNCell, ...): verify "
+        "those instead of torch's modules (e.g. tests/impls/manual.py, written apart from both)",
+    )
     args = parser.parse_args()
     scales = [float(value) for value in args.weight_scales.split(",")]
     rng = random.Random(args.seed)
@@ -69,10 +76,17 @@ def main() -> int:
     for _ in range(args.runs):
         values = random_spec(rng)
         scale = rng.choice(scales)
+        spec = make_spec(**values)
+        impl = None if args.impl is None else f"{args.impl}:{spec.cell.torch_name}"
         options = VerifyOptions(
-            device=args.device, dtype=args.dtype, tf32=args.tf32, timing=False, weight_scale=scale
+            device=args.device,
+            dtype=args.dtype,
+            tf32=args.tf32,
+            timing=False,
+            weight_scale=scale,
+            impl=impl,
         )
-        report = verify(make_spec(**values), options)
+        report = verify(spec, options)
         worst = max(row.comparison.excess for row in report.rows)
         excess.append(worst)
         verdicts[report.verdict] += 1
@@ -88,7 +102,8 @@ def main() -> int:
     quantiles = statistics.quantiles(excess, n=20)
     print(
         f"{name}, torch {torch.__version__}, {args.dtype}, TF32 {'on' if args.tf32 else 'off'}: "
-        f"{args.runs} random configurations, weight scales {args.weight_scales}; worst-row "
+        f"{args.impl or 'torch'}'s modules, {args.runs} random configurations, weight scales "
+        f"{args.weight_scales}; worst-row "
         "excess median "
         f"{statistics.median(excess):.3g}, "
         f"95th percentile {quantiles[-1]:.3g}, max {excess[-1]:.3g}; verdicts {dict(verdicts)}"
