@@ -152,6 +152,11 @@ class RNNSpec:
     def has_cell_state(self) -> bool:
         return self.cell.family == "lstm"
 
+    @property
+    def relu(self) -> bool:
+        """An Elman RNN or RNNCell with relu, whose derivative jumps at 0."""
+        return self.cell.family == "rnn" and self.nonlinearity == "relu"
+
     def to_dict(self) -> dict[str, Any]:
         """Every CONFIG value by its long name with underscores (the contract's ``config``)."""
         values = dataclasses.asdict(self)

@@ -113,7 +113,6 @@ def one_step(
     reference's step takes the same branch of relu there. ``terms``, for a relu RNN, receives
     each layer and direction's :func:`_magnitude`, pre-activation and h, in h_n's row order.
     """
-    relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
     x, h0, c0 = inputs["input"], inputs["h0"], inputs.get("c0")
     if spec.unbatched:
         x, h0 = x, h0.unsqueeze(1)  # (1, H_in) as a batch of one; (D*layers, 1, H_out)
@@ -131,7 +130,7 @@ def one_step(
             weights = DirectionWeights.of(params, suffix)
             gi = weights.project_input(layer_input)  # (N, G*H_cell)
             c = None if c0 is None else c0[index]
-            if relu:
+            if spec.relu:
                 pre = rnn_preactivation(gi, h0[index], weights.w_hh, weights.b_hh)  # (N, H)
                 on = pre > 0 if branch is None else branch[index]
                 h, c = torch.where(on, pre, torch.zeros_like(pre)), None

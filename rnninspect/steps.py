@@ -138,7 +138,6 @@ def step_parity(
     generator = torch.Generator().manual_seed(spec.seed + 3)
     result = StepParity(packed=spec.lengths is not None)
     params = dict(module.named_parameters())
-    relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
     for t in range(x.shape[0]):
         active = torch.arange(x.shape[1]) if valid is None else valid[t].nonzero()[:, 0]
         one = dataclasses.replace(
@@ -155,7 +154,7 @@ def step_parity(
             None if c_t is None else c_t[:, active].to(x.device, x.dtype),
         )
         upstream = _upstream(one, generator, x.device)
-        if relu:
+        if spec.relu:
             upstream["h_n"] = kink_free_upstream(one, exact, step_inputs, x.dtype, upstream["h_n"])
 
         def call(step_inputs: Mapping[str, Tensor], one: RNNSpec = one) -> dict[str, Tensor]:
@@ -293,8 +292,7 @@ def _reference_run(
         name: value.detach().to(dtype).requires_grad_(True) for name, value in state_dict.items()
     }
     cast = {name: value.to(dtype) for name, value in inputs.items()}
-    relu = spec.cell.family == "rnn" and spec.nonlinearity == "relu"
-    branch = None if taken is None or not relu else taken > 0
+    branch = None if taken is None or not spec.relu else taken > 0
     run = cell_on_branch if spec.cell.is_cell else one_step
     return run_with_grads(lambda i: run(spec, params, i, branch), params, cast, upstream)
 
@@ -314,7 +312,7 @@ def cell_parity(
     implementation took (where its ``h1`` came out positive), in float64 and in the
     implementation's dtype. None for any other Cell, whose one step is exactly what its rows
     compare."""
-    if spec.cell.family != "rnn" or spec.nonlinearity != "relu":
+    if not spec.relu:
         return None
     dtype = inputs["input"].dtype
     exact = {name: value.detach().cpu().double() for name, value in state_dict.items()}

@@ -246,7 +246,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
             expected = judged_against.rows().get(name)
             evidence = Evidence(
                 floor=distance(same.rows().get(name), exact.rows().get(name)),
-                kinked=gradient and spec.cell.family == "rnn" and spec.nonlinearity == "relu",
+                kinked=gradient and spec.relu,
                 packed=spec.lengths is not None,
                 no_step_in_range=no_step_in_range,
                 expected_out_of_range=comparison.exploded
