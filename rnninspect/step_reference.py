@@ -81,12 +81,25 @@ def cell_on_branch(
     pre-activation's terms' magnitudes (:func:`_magnitude`), the pre-activation and h1."""
     weights = DirectionWeights.of(params, "")
     x, h0 = inputs["input"], inputs["h0"]  # (N, H_in), (N, H); or unbatched, without N
-    pre = rnn_preactivation(weights.project_input(x), h0, weights.w_hh, weights.b_hh)
+    return {"h1": _relu_step(weights, x, h0, branch, terms)}
+
+
+def _relu_step(
+    weights: DirectionWeights,
+    x: Tensor,
+    h: Tensor,
+    branch: Tensor | None,
+    terms: list[tuple[Tensor, Tensor, Tensor]] | None,
+) -> Tensor:
+    """One relu RNN step from input ``x`` and state ``h``: the pre-activation where ``branch``
+    is true (where it is positive when ``branch`` is None), 0 elsewhere. ``terms`` receives
+    its :func:`_magnitude`, the pre-activation and the result."""
+    pre = rnn_preactivation(weights.project_input(x), h, weights.w_hh, weights.b_hh)
     on = pre > 0 if branch is None else branch
-    h1 = torch.where(on, pre, torch.zeros_like(pre))
+    out = torch.where(on, pre, torch.zeros_like(pre))
     if terms is not None:
-        terms.append((_magnitude(weights, x, h0), pre, h1))
-    return {"h1": h1}
+        terms.append((_magnitude(weights, x, h), pre, out))
+    return out
 
 
 def _magnitude(weights: DirectionWeights, x: Tensor, h: Tensor) -> Tensor:
@@ -128,15 +141,12 @@ def one_step(
         for direction, suffix in enumerate(direction_suffixes(spec, layer)):
             index = layer * spec.num_directions + direction
             weights = DirectionWeights.of(params, suffix)
-            gi = weights.project_input(layer_input)  # (N, G*H_cell)
             c = None if c0 is None else c0[index]
             if spec.relu:
-                pre = rnn_preactivation(gi, h0[index], weights.w_hh, weights.b_hh)  # (N, H)
-                on = pre > 0 if branch is None else branch[index]
-                h, c = torch.where(on, pre, torch.zeros_like(pre)), None
-                if terms is not None:
-                    terms.append((_magnitude(weights, layer_input, h0[index]), pre, h))
+                on = None if branch is None else branch[index]
+                h = _relu_step(weights, layer_input, h0[index], on, terms)  # (N, H)
             else:
+                gi = weights.project_input(layer_input)  # (N, G*H_cell)
                 h, c = step(spec, weights, gi, h0[index], c)  # (N, H_out), (N, H_cell)
             outputs.append(h)
             h_n.append(h)
