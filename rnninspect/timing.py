@@ -8,13 +8,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 from torch.utils import benchmark
 
 from rnninspect.runs import Side, run_with_grads, without_grad
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,21 @@ def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
 BLOCK_SECONDS = 1e-3
 
 
+def seconds_of(
+    fn: Callable[[], T], synchronize: Callable[[], None] | None = None
+) -> tuple[T, float]:
+    """``fn()``'s result and the seconds it took, the device synchronised before and after."""
+    import time
+
+    if synchronize is not None:
+        synchronize()
+    started = time.perf_counter()
+    result = fn()
+    if synchronize is not None:
+        synchronize()
+    return result, time.perf_counter() - started
+
+
 def measure_quickly(
     fn: Callable[[], object],
     seconds: float,
@@ -103,14 +120,11 @@ def measure_quickly(
     import time
 
     def timed(calls: int) -> float:
-        if synchronize is not None:
-            synchronize()
-        started = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        if synchronize is not None:
-            synchronize()
-        return time.perf_counter() - started
+        def block() -> None:
+            for _ in range(calls):
+                fn()
+
+        return seconds_of(block, synchronize)[1]
 
     deadline = time.perf_counter() + seconds
     warm_up = timed(1)  # lazy initialisation, cuDNN plan selection, allocator
@@ -159,7 +173,7 @@ def time_sides(
             return measure(fn, min_time)
         seconds = (already or {}).get(name)
         if seconds is not None and seconds >= min_time:
-            return Timing(seconds * 1e3, None, 1, 1)
+            return _timing([seconds], 1)
         return measure_quickly(fn, min_time, synchronize, min_blocks=1)
 
     timing: dict[str, Timing] = {}

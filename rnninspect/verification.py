@@ -56,7 +56,7 @@ from rnninspect.signals import TimeLimitExceeded, time_limit
 from rnninspect.spec import RNNSpec, SpecError
 from rnninspect.steps import StepParity, cell_parity, step_parity
 from rnninspect.threads import auto_threads
-from rnninspect.timing import Timing, time_sides
+from rnninspect.timing import Timing, seconds_of, time_sides
 
 
 def call_module(
@@ -174,7 +174,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         seen: dict[str, float] = {}  # seconds of each timed side's forward+backward below
         timed = functools.partial(_timed_run, seen, devices.synchronizer(device))
         tested = timed(
-            f"{'implementation' if options.impl else 'module'}_backward",
+            f"{what}_backward",
             _module_forward(under_test, spec, what),
             dict(under_test.named_parameters()),
             inputs,
@@ -394,13 +394,9 @@ def _timed_run(
 ) -> Run:
     """:func:`run_with_grads`, its seconds kept in ``seen[name]`` (the device synchronised
     around it), so that a quick timing need not run a slow side again."""
-    if synchronize is not None:
-        synchronize()
-    started = time.perf_counter()
-    run = run_with_grads(forward, params, inputs, upstream)
-    if synchronize is not None:
-        synchronize()
-    seen[name] = time.perf_counter() - started
+    run, seen[name] = seconds_of(
+        functools.partial(run_with_grads, forward, params, inputs, upstream), synchronize
+    )
     return run
 
 
