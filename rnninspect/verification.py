@@ -32,6 +32,7 @@ from rnninspect.noise import EXTRA_RUNS, perturbed_floors
 from rnninspect.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
 from rnninspect.parity import (
     RANGE_MARGIN,
+    Comparison,
     Evidence,
     Tolerance,
     compare,
@@ -238,39 +239,16 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                     "end at different steps; the whole-sequence rows do"
                 )
 
-        evidence_of: dict[str, Evidence] = {}
-        largest = torch.finfo(dtype).max * RANGE_MARGIN
-        no_step_in_range = steps is not None and steps.steps == 0 and steps.out_of_range > 0
-        for name, comparison in comparisons.items():
-            gradient = name.startswith("grad:")
-            expected = judged_against.rows().get(name)
-            evidence = Evidence(
-                floor=distance(same.rows().get(name), exact.rows().get(name)),
-                kinked=gradient and spec.relu,
-                packed=spec.lengths is not None,
-                no_step_in_range=no_step_in_range,
-                expected_out_of_range=comparison.exploded
-                and expected is not None
-                and bool((expected.abs() > largest).any()),
-            )
-            if steps is not None and steps.steps > 0:  # some step could be taken in the dtype
-                evidence = dataclasses.replace(
-                    evidence,
-                    steps_agree=steps.forward_ok and (not gradient or steps.backward_ok),
-                    noise_ratio=steps.noise_ratio(gradient),
-                )
-            evidence_of[name] = evidence
-        if dtype != torch.float64 and any(
-            evidence_of[name].beyond_noise(c) for name, c in comparisons.items()
-        ):
-            floors = perturbed_floors(spec, module, inputs, upstream, ref_device, dtype, exact)
-            for name, comparison in comparisons.items():
-                e, more = evidence_of[name], floors.get(name)
-                if e.beyond_noise(comparison) and e.floor is not None and more is not None:
-                    runs = 1 + EXTRA_RUNS
-                    evidence_of[name] = dataclasses.replace(
-                        e, floor=max(e.floor, more), floor_runs=runs
-                    )
+        evidence_of = _evidence(
+            spec,
+            comparisons,
+            exact,
+            same,
+            judged_against,
+            steps,
+            dtype,
+            lambda: perturbed_floors(spec, module, inputs, upstream, ref_device, dtype, exact),
+        )
         rows = []
         for name, comparison in comparisons.items():
             base = None
@@ -381,6 +359,53 @@ def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, A
         "verdict": "fail",
         "ok": False,
     }
+
+
+def _evidence(
+    spec: RNNSpec,
+    comparisons: Mapping[str, Comparison],
+    exact: Run,
+    same: Run,
+    judged_against: Run,
+    steps: StepParity | None,
+    dtype: torch.dtype,
+    more_floors: Callable[[], Mapping[str, float | None]],
+) -> dict[str, Evidence]:
+    """What each row's verdict rests on beside its error: its noise floor (``same`` against
+    ``exact``), the step check's word, and whether its values can exist in ``dtype``. Where a
+    row's error lies beyond 10 noise floors although every step agrees, ``more_floors`` draws
+    the floor again (:func:`~rnninspect.noise.perturbed_floors`) and the largest counts."""
+    largest = torch.finfo(dtype).max * RANGE_MARGIN
+    no_step_in_range = steps is not None and steps.steps == 0 and steps.out_of_range > 0
+    evidence_of: dict[str, Evidence] = {}
+    for name, comparison in comparisons.items():
+        gradient = name.startswith("grad:")
+        expected = judged_against.rows().get(name)
+        evidence = Evidence(
+            floor=distance(same.rows().get(name), exact.rows().get(name)),
+            kinked=gradient and spec.relu,
+            packed=spec.lengths is not None,
+            no_step_in_range=no_step_in_range,
+            expected_out_of_range=comparison.exploded
+            and expected is not None
+            and bool((expected.abs() > largest).any()),
+        )
+        if steps is not None and steps.steps > 0:  # some step could be taken in the dtype
+            evidence = dataclasses.replace(
+                evidence,
+                steps_agree=steps.forward_ok and (not gradient or steps.backward_ok),
+                noise_ratio=steps.noise_ratio(gradient),
+            )
+        evidence_of[name] = evidence
+    redraw = [name for name, c in comparisons.items() if evidence_of[name].beyond_noise(c)]
+    if redraw and dtype != torch.float64:
+        floors = more_floors()
+        for name in redraw:
+            e, more = evidence_of[name], floors.get(name)
+            if e.floor is not None and more is not None:
+                floor = max(e.floor, more)
+                evidence_of[name] = dataclasses.replace(e, floor=floor, floor_runs=1 + EXTRA_RUNS)
+    return evidence_of
 
 
 def _timed_run(
