@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
+from rnninspect.signals import TimeLimitExceeded
 from rnninspect.spec import RNNInspectError, RNNSpec
 
 Factory = Callable[..., Any]
@@ -49,7 +50,7 @@ def load_factory(target: str) -> Factory:
         raise
     except SystemExit as exc:
         raise ImplError(f"--impl {target}: importing it called exit({exc.code})") from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, TimeLimitExceeded):
         raise
     except BaseException as exc:
         raise ImplError(f"--impl {target}: importing it failed: {_one_line(exc)}") from None
@@ -120,7 +121,9 @@ def build(
         module = factory(**kwargs)
     except SystemExit as exc:
         raise ImplError(f"--impl {label}: calling it called exit({exc.code})") from None
-    except Exception as exc:
+    except (KeyboardInterrupt, TimeLimitExceeded):
+        raise
+    except BaseException as exc:
         raise ImplError(f"--impl {label}: calling it failed: {_one_line(exc)}") from None
     if not isinstance(module, nn.Module):
         raise ImplError(

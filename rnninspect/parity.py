@@ -107,6 +107,8 @@ def compare(actual: Tensor | None, expected: Tensor | None, tol: Tolerance) -> C
     if actual.shape != expected.shape:
         problem = f"shape {list(actual.shape)}, where the reference has {list(expected.shape)}"
         return Comparison(nan, nan, math.inf, problem=problem)
+    if actual.device.type == "meta":
+        return Comparison(nan, nan, math.inf, problem="on device meta, which holds no values")
     a = actual.detach().to("cpu").flatten()
     e = expected.detach().to(device="cpu", dtype=torch.float64).flatten()
     if a.numel() == 0:
@@ -160,12 +162,14 @@ def compare_rows(
     tolerance: Tolerance,
     dtype: torch.dtype,
     misshapen: Mapping[str, str] | None = None,
+    device: torch.device | None = None,
 ) -> dict[str, Comparison]:
     """Every expected row, measured on what the tested side ``found``.
 
     A result in another dtype than the one asked for fails its row (its error is still
     shown): a kernel that computes in float32 when float64 was asked can land inside the
-    float64 tolerance by luck of the data, never by design. Where a result came back in the
+    float64 tolerance by luck of the data, never by design. So does a result on another
+    device than ``device``, the one asked for. Where a result came back in the
     wrong shape (``misshapen``), no upstream gradient could be applied to it, so the gradient
     rows cannot be compared and say so.
     """
@@ -176,12 +180,22 @@ def compare_rows(
         if value is not None and value.dtype != dtype and comparison.problem is None:
             problem = f"dtype {_dtype_name(value.dtype)}, where {_dtype_name(dtype)} was asked"
             comparison = dataclasses.replace(comparison, problem=problem)
+        if value is not None and device is not None and not _same_device(value.device, device):
+            problem = f"on device {value.device}, where {device} was asked"
+            comparison = dataclasses.replace(comparison, problem=problem)
         if name.startswith("grad:") and misshapen:
             shapes = "; ".join(misshapen.values())
             problem = f"not comparable: {shapes}, so the upstream gradient could not be applied"
             comparison = Comparison(math.nan, math.nan, math.inf, problem=problem)
         rows[name] = comparison
     return rows
+
+
+def _same_device(found: torch.device, asked: torch.device) -> bool:
+    """``cuda:0`` is the ``cuda`` asked for; ``cuda:1`` is not ``cuda:0``."""
+    if found.type != asked.type:
+        return False
+    return found.index is None or asked.index is None or found.index == asked.index
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

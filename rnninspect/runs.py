@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from rnninspect.reference import reference_forward
+from rnninspect.signals import TimeLimitExceeded
 from rnninspect.spec import RNNInspectError, RNNSpec
 
 
@@ -47,11 +48,12 @@ def run_with_grads(
     """Run ``forward`` on copies of ``inputs`` that require grad, then back-propagate
     ``sum(output * upstream)`` to the inputs, the initial state and every parameter.
 
-    A result whose shape is not the upstream gradient's takes no part in the backward pass; it
-    is listed in ``misshapen``, since the gradients then cannot be compared with another side's.
+    A result whose shape is not the upstream gradient's, or on another device than the inputs,
+    takes no part in the backward pass; it is listed in ``misshapen``, since the gradients then cannot be compared with another side's.
     """
     leaves = {name: value.detach().clone().requires_grad_(True) for name, value in inputs.items()}
     misshapen: dict[str, str] = {}
+    device = next(iter(leaves.values())).device
     with torch.enable_grad():
         outputs = forward(leaves)
         terms = []
@@ -59,7 +61,9 @@ def run_with_grads(
             given = upstream.get(name)
             if given is None:
                 continue
-            if value.shape != given.shape:
+            if value.device != device:
+                misshapen[name] = f"{name} is on device {value.device}, not {device}"
+            elif value.shape != given.shape:
                 misshapen[name] = f"{name} has shape {list(value.shape)}, not {list(given.shape)}"
             elif value.requires_grad:
                 terms.append((value * given.to(value)).sum())
@@ -76,6 +80,13 @@ def run_with_grads(
             raise ImplementationFailed(f"back-propagation failed: {message}") from None
         except SystemExit as exc:
             raise ImplementationFailed(f"back-propagation called exit({exc.code})") from None
+        except (KeyboardInterrupt, TimeLimitExceeded):
+            raise
+        except BaseException as exc:  # a user's autograd.Function may raise anything
+            message = " ".join(str(exc).split())
+            raise ImplementationFailed(
+                f"back-propagation raised {type(exc).__name__}: {message}"
+            ) from None
         for i, grad in zip(wanted, grads, strict=True):
             found[i] = grad
     detached = {name: value.detach() for name, value in outputs.items()}

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnninspect import devices, memory, runtimes
+from rnninspect import devices, isolation, memory, runtimes
 from rnninspect.build import (
     UnexpectedResult,
     example_inputs,
@@ -71,7 +71,9 @@ def call_module(
         raise ImplementationFailed(f"the {what}'s forward {exc}") from None
     except SystemExit as exc:
         raise ImplementationFailed(f"the {what}'s forward called exit({exc.code})") from None
-    except Exception as exc:
+    except (KeyboardInterrupt, TimeLimitExceeded):
+        raise
+    except BaseException as exc:  # user code may raise anything, BaseException's own too
         message = " ".join(str(exc).split())
         raise ImplementationFailed(
             f"the {what}'s forward raised {type(exc).__name__}: {message}"
@@ -99,7 +101,9 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
     ``options.threads`` CPU threads (by default as :mod:`rnninspect.threads` chooses).
 
     With ``options.timeout``, a run that takes longer fails (:class:`ImplementationFailed`,
-    "timed out after S s"): an implementation that never returns cannot hang CI.
+    "timed out after S s"): an implementation that never returns cannot hang CI. An
+    ``options.impl`` runs in a child process (:mod:`rnninspect.isolation`), so that one that
+    ends the process is a failed check that says how, never a silent exit.
     """
     options = options or VerifyOptions()
     before = torch.get_num_threads()
@@ -109,12 +113,30 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         threads = auto_threads(spec, before) if cpu else before
     torch.set_num_threads(threads)
     try:
+        if options.impl is not None:
+            device = devices.resolve_device(options.device).type
+            if isolation.available(device, _verify_with_threads, (spec, options, threads)):
+                report = isolation.run(
+                    _verify_with_threads,
+                    (spec, options, threads),
+                    device_type=device,
+                    timeout=options.timeout,
+                    what="the implementation under test",
+                )
+                return dataclasses.replace(report, threads=threads)
         with time_limit(options.timeout):
             return dataclasses.replace(_verify(spec, options), threads=threads)
     except TimeLimitExceeded as exc:
         raise ImplementationFailed(str(exc)) from None
     finally:
         torch.set_num_threads(before)
+
+
+def _verify_with_threads(spec: RNNSpec, options: VerifyOptions, threads: int) -> VerifyReport:
+    """:func:`_verify` on ``threads`` torch threads: what an isolated child runs (a spawned
+    one starts with torch's own number)."""
+    torch.set_num_threads(threads)
+    return _verify(spec, options)
 
 
 def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
@@ -202,7 +224,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         judged_against = exact if options.reference_dtype == "float64" else same
 
         comparisons = compare_rows(
-            tested.rows(), judged_against.rows(), tolerance, dtype, tested.misshapen
+            tested.rows(), judged_against.rows(), tolerance, dtype, tested.misshapen, device
         )
         steps: StepParity | None = None
         if not all(c.within() for c in comparisons.values()):

@@ -72,7 +72,7 @@ def run_in_workers(
     threads = torch.get_num_threads()
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start)
     try:
-        with _main_left_alone():  # the workers start as the first cases are submitted
+        with main_left_alone():  # the workers start as the first cases are submitted
             futures: list[Future[CaseResult]] = [pool.submit(work, case, threads) for case in cases]
         for index, future in enumerate(futures):
             result = future.result()
@@ -88,7 +88,7 @@ def run_in_workers(
 
 
 @contextlib.contextmanager
-def _main_left_alone() -> Iterator[None]:
+def main_left_alone() -> Iterator[None]:
     """Start workers without re-running the parent's ``__main__`` in them, as multiprocessing
     otherwise does: it may be a script run from stdin, a notebook, or the ``rnninspect``
     command itself, and the workers need nothing from it."""

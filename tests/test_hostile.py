@@ -31,6 +31,7 @@ RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
 
 EVIL = """
 import os, sys, time
+import torch
 from torch import nn
 print("printed at import")
 
@@ -59,6 +60,38 @@ class Dies(nn.GRU):
 class Escapes(nn.GRU):
     def forward(self, x, h=None):
         raise ValueError("\\x1b]0;pwned\\x07 \\u202e gnp.exe")
+
+class Crashes(nn.GRU):
+    def forward(self, x, h=None):
+        print("printed before the crash")
+        import ctypes
+        ctypes.string_at(0)
+
+class Halt(BaseException):
+    pass
+
+class RaisesBase(nn.GRU):
+    def forward(self, x, h=None):
+        raise Halt("stop here")
+
+class RaisesBaseInBackward(nn.GRU):
+    def forward(self, x, h=None):
+        output, h_n = super().forward(x, h)
+        return Backward.apply(output), h_n
+
+class Backward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise Halt("not in backward")
+
+class OnMeta(nn.GRU):
+    def forward(self, x, h=None):
+        output, h_n = super().forward(x, h)
+        return output.to("meta"), h_n
 """
 
 
@@ -123,6 +156,61 @@ def test_an_implementation_that_exits_fails(evil: Path) -> None:
     matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\nimpl = "{evil}:Exits"\n')
     code, out, _ = cli("matrix", str(matrix), "--format", "json")
     assert code == 1 and json.loads(out)["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("Dies", "ended its process with exit status 0"),
+        ("Crashes", "killed its process with SIGSEGV"),
+    ],
+)
+def test_an_implementation_that_ends_the_process_fails_and_says_how(
+    evil: Path, name: str, cause: str
+) -> None:
+    """os._exit(0) inside user code once ended verify with exit 0 and no output: CI green,
+    nothing verified. Run as a user runs it, in a process of its own."""
+    done = process(
+        "verify", "nn.GRU(4, 8)", "--impl", f"{evil}:{name}", "--format", "json", cwd=evil.parent
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False and report["verdict"] == "fail"
+    assert cause in report["error"] and "nothing was verified" in report["error"]
+    assert "Traceback" not in done.stderr and f"Error: the implementation under test {cause}" in (
+        done.stderr
+    )
+    if name == "Crashes":  # what it printed before it died still reaches stderr
+        assert "printed before the crash" in done.stderr
+    matrix = evil.parent / "m.toml"
+    matrix.write_text(f'[[case]]\nspec = "nn.GRU(4, 8)"\nimpl = "{evil}:{name}"\n')
+    done = process("matrix", str(matrix), "--format", "json", cwd=evil.parent)
+    assert done.returncode == 1, done.stderr
+    assert cause in json.loads(done.stdout)["cases"][0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("name", "where"), [("RaisesBase", "forward"), ("RaisesBaseInBackward", "back-propagation")]
+)
+def test_an_implementation_raising_a_base_exception_fails_in_one_line(
+    evil: Path, name: str, where: str
+) -> None:
+    code, out, err = cli("verify", "nn.GRU(4, 8)", "--impl", f"{evil}:{name}", "--format", "json")
+    assert code == 1 and json.loads(out)["ok"] is False
+    errors = [line for line in err.splitlines() if line != "printed at import"]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert errors[0].startswith("Error: ") and where in errors[0] and "raised Halt: " in errors[0]
+
+
+def test_an_implementation_returning_a_tensor_on_another_device_fails_its_row(
+    evil: Path,
+) -> None:
+    code, out, err = cli("verify", "nn.GRU(4, 8)", "--impl", f"{evil}:OnMeta", "--format", "json")
+    assert code == 1, err
+    rows = {row["tensor"]: row for row in json.loads(out)["parity"]}
+    assert rows["output"]["verdict"] == "fail" and "device meta" in rows["output"]["problem"]
+    assert rows["h_n"]["verdict"] == "pass"
+    assert rows["grad:input"]["verdict"] == "fail"
 
 
 def test_what_an_implementation_prints_goes_to_stderr(evil: Path) -> None:
