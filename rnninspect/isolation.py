@@ -95,9 +95,7 @@ def run(
     return value  # type: ignore[no-any-return]
 
 
-def _wait(
-    receive: Connection, child: Any, timeout: float | None, what: str
-) -> tuple[str, Any]:
+def _wait(receive: Connection, child: Any, timeout: float | None, what: str) -> tuple[str, Any]:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -49,7 +49,8 @@ def run_with_grads(
     ``sum(output * upstream)`` to the inputs, the initial state and every parameter.
 
     A result whose shape is not the upstream gradient's, or on another device than the inputs,
-    takes no part in the backward pass; it is listed in ``misshapen``, since the gradients then cannot be compared with another side's.
+    takes no part in the backward pass; it is listed in ``misshapen``, since the gradients then
+    cannot be compared with another side's.
     """
     leaves = {name: value.detach().clone().requires_grad_(True) for name, value in inputs.items()}
     misshapen: dict[str, str] = {}
