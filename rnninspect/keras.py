@@ -200,11 +200,20 @@ def notes(spec: RNNSpec, reset_after: bool = True) -> list[str]:
             "(N, H_in); wrap it in keras.layers.RNN(cell) to run a sequence."
         )
         return lines
+    def states(row: str) -> str:
+        return f"h0[{row}], c0[{row}]" if spec.has_cell_state else f"h0[{row}]"
+
+    if spec.bidirectional:
+        order = (
+            f"each layer's initial_state is [{states('2*layer')}, {states('2*layer + 1')}], "
+            "the forward direction's then the backward's"
+        )
+    else:
+        order = f"each layer's initial_state is [{states('layer')}]"
     lines.append(
         "Keras layers take (N, L, H_in) input"
         + ("" if spec.batch_first else ": transpose(0, 1) torch's (L, N, H_in)")
-        + "; the initial state is a list per layer and direction: h0[k] (and c0[k]) as "
-        "initial_state, k = 2*layer + direction."
+        + f"; {order}, as torch's h0 stacks them."
     )
     if spec.dropout:
         lines.append(

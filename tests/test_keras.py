@@ -61,8 +61,52 @@ def test_the_table_prints_without_keras(monkeypatch: pytest.MonkeyPatch) -> None
 def test_what_has_no_keras_equivalent_is_said() -> None:
     code, doc, _ = run("nn.LSTM(10, 20, proj_size=5)")
     assert code == 1 and "Keras's LSTM has no projection" in str(doc["limits"])
-    result = CliRunner().invoke(main, ["keras", "nn.LSTM(10, 20, proj_size=5)", "--check"])
-    assert result.exit_code == 2 and "no Keras layer computes this module" in result.stderr
+    assert doc["check_not_run"] is None
+    # the same question gets the same answer with --check: exit 1 and the report, nothing run
+    code, checked, _ = run("nn.LSTM(10, 20, proj_size=5)", "--check")
+    assert code == 1 and checked["limits"] == doc["limits"] and checked["parity"] is None
+    assert checked["check_not_run"] == "no Keras layer computes this module"
+    text = CliRunner().invoke(main, ["keras", "nn.LSTM(10, 20, proj_size=5)", "--check"])
+    assert text.exit_code == 1 and "--check ran nothing" in " ".join(text.stdout.split())
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_initial_state_sentence_is_what_keras_takes(bidirectional: bool, keras: Any) -> None:
+    """The sentence that says which rows of h0/c0 each Keras layer takes, followed literally with
+    Keras's own layers, gives torch's h_n and c_n."""
+    import torch
+
+    spec = make_spec(
+        cell="lstm", input_size=3, hidden_size=4, num_layers=2, bidirectional=bidirectional
+    )
+    sentence = " ".join(mapping.notes(spec))
+    if bidirectional:
+        assert "[h0[2*layer], c0[2*layer], h0[2*layer + 1], c0[2*layer + 1]]" in sentence
+        rows = lambda layer: [2 * layer, 2 * layer + 1]  # noqa: E731
+    else:
+        assert "[h0[layer], c0[layer]]" in sentence and "2*layer" not in sentence
+        rows = lambda layer: [layer]  # noqa: E731
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=bidirectional)
+    directions = 2 if bidirectional else 1
+    x = torch.randn(5, 2, 3)
+    h0, c0 = torch.randn(2 * directions, 2, 4), torch.randn(2 * directions, 2, 4)
+    with torch.no_grad():
+        _, (h_n, c_n) = module(x, (h0, c0))
+    sequence = x.transpose(0, 1)
+    finals = []
+    for layer, weights in enumerate(mapping.keras_weights(spec, module.state_dict())):
+        inner = keras.layers.LSTM(4, return_sequences=True, return_state=True)
+        built = keras.layers.Bidirectional(inner) if bidirectional else inner
+        built.build((None, None, sequence.shape[-1]))
+        built.set_weights(weights)
+        initial = [t[row] for row in rows(layer) for t in (h0, c0)]
+        sequence, *states = built(sequence, initial_state=initial)
+        sequence = torch.as_tensor(sequence)
+        finals += [torch.as_tensor(s) for s in states]
+    keras_h = torch.stack(finals[0::2])
+    keras_c = torch.stack(finals[1::2])
+    assert torch.allclose(keras_h, h_n, atol=1e-5) and torch.allclose(keras_c, c_n, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])

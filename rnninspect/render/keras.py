@@ -43,7 +43,8 @@ def keras_rows(spec: RNNSpec, mapping: list[WeightMap]) -> list[tuple[str, ...]]
 
 def _keras_verdict(report: KerasReport) -> str:
     if report.limits:
-        return "NO KERAS EQUIVALENT: " + report.limits[0] + "."
+        ran = "; --check ran nothing" if report.check_not_run else ""
+        return "NO KERAS EQUIVALENT: " + report.limits[0] + ran + "."
     if report.rows is None:
         return "Mapping only; --check runs both frameworks on these weights."
     failing = [row.tensor for row in report.rows if not row.ok]

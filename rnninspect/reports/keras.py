@@ -28,6 +28,7 @@ class KerasReport:
     rows: list[ParityRow] | None = None
     keras_version: str | None = None
     reset_after: bool | None = None  # the Keras GRU setting; None for RNN and LSTM
+    check_not_run: str | None = None  # why --check, asked for, ran nothing
 
     @property
     def ok(self) -> bool:
@@ -45,5 +46,6 @@ class KerasReport:
             "notes": self.notes,
             "limits": self.limits,
             "parity": None if self.rows is None else [row.to_dict() for row in self.rows],
+            "check_not_run": self.check_not_run,
             "ok": self.ok,
         }
