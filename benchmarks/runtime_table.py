@@ -2,7 +2,8 @@
 
 For every cell and a few options, ``verify --runtime compile,export,onnx`` (both ONNX exporters)
 is run once, and each runtime's outcome at the example shapes and at L+3, N+1 is summarised:
-``works``, ``refuses`` (the exporter or compiler declined), ``fails at run`` (the artefact was made
+``works``, ``runs eagerly`` (torch.compile compiled nothing: dynamo captured no graph),
+``refuses`` (the exporter or compiler declined), ``fails at run`` (the artefact was made
 and then failed or returned wrong numbers) or ``other shapes fail`` (right at the example's
 shapes only).
 
@@ -38,12 +39,16 @@ RUNS = [("compile", None), ("export", None), ("onnx", "dynamo"), ("onnx", "legac
 
 def outcome(results: list) -> str:  # type: ignore[type-arg]
     first, *others = results
-    if first.error and first.error.startswith(("torch.export", "torch.onnx.export", "compile")):
+    if first.error and first.error.startswith(
+        ("torch.export", "torch.onnx.export", "torch.compile")
+    ):
         return "refuses"
     if first.verdict == "fail":
         return "fails at run"
     if any(result.verdict == "fail" for result in others):
         return "other shapes fail"
+    if first.compiled and first.compiled.get("ran_eagerly"):
+        return "runs eagerly"
     return "works"
 
 

@@ -200,16 +200,17 @@ def notes(spec: RNNSpec, reset_after: bool = True) -> list[str]:
             "(N, H_in); wrap it in keras.layers.RNN(cell) to run a sequence."
         )
         return lines
-    def states(row: str) -> str:
+
+    def rows_of(row: str) -> str:
         return f"h0[{row}], c0[{row}]" if spec.has_cell_state else f"h0[{row}]"
 
     if spec.bidirectional:
         order = (
-            f"each layer's initial_state is [{states('2*layer')}, {states('2*layer + 1')}], "
+            f"each layer's initial_state is [{rows_of('2*layer')}, {rows_of('2*layer + 1')}], "
             "the forward direction's then the backward's"
         )
     else:
-        order = f"each layer's initial_state is [{states('layer')}]"
+        order = f"each layer's initial_state is [{rows_of('layer')}]"
     lines.append(
         "Keras layers take (N, L, H_in) input"
         + ("" if spec.batch_first else ": transpose(0, 1) torch's (L, N, H_in)")

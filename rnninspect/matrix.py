@@ -9,6 +9,7 @@ runs, so a mistake in the last case is reported before the first one is verified
 from __future__ import annotations
 
 import difflib
+import functools
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,6 +48,7 @@ OPTION_KEYS = (
     "timeout",
     "runtime",
     "exporter",
+    "fullgraph",
 )
 
 #: Options a case's default name shows when the case sets them: the axes a matrix varies.
@@ -181,6 +183,21 @@ def _known(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> No
             raise MatrixFileError(f"{where}: unknown key {key!r}{hint}")
 
 
+@functools.cache
+def _importable(impl: str) -> None:
+    """Import an ``impl`` target as verify will, in a child process (:mod:`rnninspect.isolation`):
+    its module's code runs on import, and code that ends the process must not end this one.
+    Each target once."""
+    from rnninspect import isolation
+
+    isolation.run(_import_only, (impl,), device_type="cpu", timeout=None, what=f"importing {impl}")
+
+
+def _import_only(impl: str) -> bool:
+    load_factory(impl)
+    return True
+
+
 def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Path) -> Case:
     values = dict(values)
     name = values.pop("name", None)
@@ -204,7 +221,7 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
             raise SpecError(f"impl must be a string such as 'pkg.module:Name', got {impl!r}")
         verify_options = VerifyOptions(impl=impl, timing=False, **options)
         if impl is not None:
-            load_factory(impl)  # import now: a broken target is bad input, before any run
+            _importable(impl)  # import now: a broken target is bad input, before any run
     except RNNInspectError as exc:
         raise MatrixFileError(f"{path}: {where}: {exc}") from None
     except TypeError as exc:

@@ -50,6 +50,7 @@ class VerifyOptions:
     runtimes: tuple[str, ...] | str | None = ("eager",)
     exporter: str | None = None
     compile_backend: str | None = None
+    fullgraph: bool = False
     other_seq_len: int | None = None
     other_batch: int | None = None
     save_artifact: str | None = None
@@ -68,7 +69,9 @@ class VerifyOptions:
             object.__setattr__(self, "timing", "quick" if self.timing else "off")
         if self.timing not in TIMINGS:
             raise SpecError(f"--timing must be one of {', '.join(TIMINGS)}, got {self.timing!r}")
-        for name in ("zero_state", "tf32"):
+        if self.fullgraph and "compile" not in self.runtimes:  # type: ignore[operator]
+            raise SpecError("--fullgraph is torch.compile's: it needs --runtime compile")
+        for name in ("zero_state", "tf32", "fullgraph"):
             if not isinstance(getattr(self, name), bool):
                 value = getattr(self, name)
                 raise SpecError(

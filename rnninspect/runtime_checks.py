@@ -38,6 +38,13 @@ class RuntimeResult:
     error: str | None = None
     gradients: bool = True
     saved: str | None = None
+    compiled: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        """The runtime's name, and ``(ran eagerly)`` where torch.compile compiled nothing."""
+        eager = self.compiled is not None and self.compiled.get("ran_eagerly")
+        return f"{self.runtime} (ran eagerly)" if eager else self.runtime
 
     @property
     def verdict(self) -> str:
@@ -56,6 +63,7 @@ class RuntimeResult:
             "gradients": self.gradients,
             "error": self.error,
             "saved": self.saved,
+            "compiled": self.compiled,
             "verdict": self.verdict,
             "parity": [row.to_dict() for row in self.rows],
         }
@@ -105,6 +113,7 @@ def check_runtime(
         inputs = example_inputs(shaped, device, dtype, zero_state=zero_state)
         result = _judge(name, prepared, module, shaped, inputs, tolerance, device, ref_device)
         result.saved = saved
+        result.compiled = prepared.compiled
         results.append(result)
     return results
 

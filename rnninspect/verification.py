@@ -325,6 +325,7 @@ def _runtimes(
     settings = {
         "exporter": options.exporter,
         "compile_backend": options.compile_backend,
+        "fullgraph": options.fullgraph,
         "other_seq_len": options.other_seq_len,
         "other_batch": options.other_batch,
         "save_artifact": options.save_artifact,

@@ -50,13 +50,93 @@ def test_compile_matches_at_every_shape(cell: str) -> None:
         assert result["verdict"] == "pass" and result["gradients"] is True
         names = [row["tensor"] for row in result["parity"]]
         assert "grad:weight_hh_l1_reverse" in names and "output" in names
-        assert result["detail"] == "torch.compile, backend eager"
+        assert result["detail"].startswith("torch.compile, backend eager: dynamo captured no graph")
 
 
 def test_compile_with_the_default_backend_says_which_ran() -> None:
     code, doc, _ = verify("nn.GRU(4, 8)", "--runtime", "compile")
     assert code == 0
-    assert runs(doc)[0]["detail"] == "torch.compile, backend inductor"
+    assert runs(doc)[0]["detail"].startswith("torch.compile, backend inductor: ")
+
+
+def _dynamo_explains(module: torch.nn.Module, *args: torch.Tensor) -> tuple[int, int]:
+    """Graphs and ops that dynamo's own explain finds in one call, counted by this test."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    try:
+        found = torch._dynamo.explain(module)(*args)
+    finally:
+        torch._dynamo.reset()
+    return found.graph_count, found.op_count
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
+def test_compile_of_a_sequence_module_says_it_ran_eagerly(cell: str) -> None:
+    """dynamo captures no graph from nn.LSTM/GRU/RNN: the pass is eager PyTorch's, and the
+    report says so rather than "torch.compile: pass"."""
+    module = getattr(torch.nn, cell)(4, 8)
+    assert _dynamo_explains(module, torch.randn(5, 3, 4)) == (0, 0)  # dynamo's own count
+    code, doc, _ = verify(f"nn.{cell}(4, 8)", "--runtime", "compile", "--compile-backend", "eager")
+    assert code == 0
+    for result in runs(doc):
+        compiled = result["compiled"]
+        assert isinstance(compiled, dict)
+        assert compiled["graphs"] == 0 and compiled["ran_eagerly"] is True
+        assert "Attempted to wrap RNN, GRU, or LSTM" in str(compiled["reason"])
+        assert "nothing was compiled and the module ran eagerly" in str(result["detail"])
+    text = (
+        CliRunner()
+        .invoke(
+            main,
+            ["verify", f"nn.{cell}(4, 8)", "--runtime", "compile", "--compile-backend", "eager"],
+        )
+        .stdout
+    )
+    flat = " ".join(text.split())
+    assert "compile (ran eagerly)" in flat and "(compile: ran eagerly, nothing compiled)" in flat
+
+
+def test_compile_of_a_cell_counts_what_dynamo_compiled() -> None:
+    module = torch.nn.LSTMCell(4, 8)
+    graphs, ops = _dynamo_explains(
+        module, torch.randn(3, 4), (torch.randn(3, 8), torch.randn(3, 8))
+    )
+    assert graphs == 1 and ops > 0
+    code, doc, _ = verify("nn.LSTMCell(4, 8)", "--runtime", "compile", "--compile-backend", "eager")
+    assert code == 0
+    compiled = runs(doc)[0]["compiled"]
+    assert isinstance(compiled, dict)
+    assert (compiled["graphs"], compiled["ops"]) == (graphs, ops)
+    assert compiled["ran_eagerly"] is False and compiled["graph_breaks"] == 0
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_fullgraph_makes_the_graph_break_a_failure_with_dynamos_reason(cell: str) -> None:
+    import torch._dynamo
+
+    module = getattr(torch.nn, cell)(4, 8)
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="Attempted to wrap RNN, GRU, or LSTM"):
+        torch.compile(module, backend="eager", fullgraph=True)(torch.randn(5, 3, 4))
+    torch._dynamo.reset()
+    code, doc, _ = verify(
+        f"nn.{cell}(4, 8)", "--runtime", "compile", "--compile-backend", "eager", "--fullgraph"
+    )
+    assert code == 1 and doc["ok"] is False
+    for result in runs(doc):
+        assert result["verdict"] == "fail" and result["parity"] == []
+        assert "Attempted to wrap RNN, GRU, or LSTM" in str(result["error"])
+    code, doc, _ = verify(
+        "nn.GRUCell(4, 8)", "--runtime", "compile", "--compile-backend", "eager", "--fullgraph"
+    )
+    assert code == 0, doc
+
+
+def test_fullgraph_needs_the_compile_runtime() -> None:
+    result = CliRunner().invoke(main, ["verify", "nn.GRU(4, 8)", "--fullgraph"])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --fullgraph is torch.compile's: it needs --runtime compile\n"
 
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
@@ -222,7 +302,7 @@ def test_bench_times_each_runtime_beside_the_module() -> None:
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert {"module", "reference", "compile", "compile_backward"} <= set(doc["timing"])
-    assert doc["runtime_details"] == {"compile": "torch.compile, backend eager"}
+    assert doc["runtime_details"]["compile"].startswith("torch.compile, backend eager: dynamo ")
     result = CliRunner().invoke(
         main,
         ["bench", "nn.GRU(4, 8)", "--runtime", "export", "--min-time", "0.01", "--format", "json"],

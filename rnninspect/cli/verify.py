@@ -80,6 +80,12 @@ from rnninspect.cli.options import (
     "or repeated).  [default: eager]"
 )
 @click.option(
+    "--fullgraph",
+    is_flag=True,
+    help="--runtime compile: compile with fullgraph=True, so that a graph break (dynamo cannot "
+    "trace nn.LSTM/GRU/RNN) fails with dynamo's reason instead of running eagerly.",
+)
+@click.option(
     "--onnx",
     type=FILE,
     metavar="FILE.onnx",

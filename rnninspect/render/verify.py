@@ -164,6 +164,9 @@ def _summary(report: VerifyReport) -> str:
     runs = len(report.runtimes)
     failing = sum(result.verdict == "fail" for result in report.runtimes)
     on_runtimes = f"; {runs - failing} of {runs} runtime runs pass" if runs else ""
+    eager = sorted({r.runtime for r in report.runtimes if r.label != r.runtime})
+    if eager:
+        on_runtimes += f" ({', '.join(eager)}: ran eagerly, nothing compiled)"
     if report.verdict == "pass":
         return f"PASS: all {total} rows within tolerance{on_runtimes}."
     parts = [f"{counts[v]} {v}" for v in ("fail", "inconclusive") if counts[v]]
@@ -229,7 +232,7 @@ def _runtime_rows(report: VerifyReport) -> list[tuple[str, str, str, str, str, s
         )
         rows.append(
             (
-                result.runtime,
+                result.label,
                 "-" if result.seq_len is None else str(result.seq_len),
                 "-" if result.batch is None else str(result.batch),
                 compared,

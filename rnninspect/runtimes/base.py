@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +25,8 @@ class Prepared:
 
     ``gradients`` says whether gradients flow through ``run`` (to the inputs and to
     ``parameters``, by torch's names); ``detail`` what ran (``torch.compile, backend
-    inductor``); ``artifact`` the bytes of a file the user may keep (``--save-artifact``).
+    inductor``); ``artifact`` the bytes of a file the user may keep (``--save-artifact``);
+    ``compiled``, for ``compile``, what dynamo captured (graphs, ops, breaks and reasons).
     """
 
     run: Run
@@ -33,6 +35,7 @@ class Prepared:
     parameters: dict[str, Tensor] = field(default_factory=dict)
     artifact: bytes | None = None
     suffix: str = ""
+    compiled: dict[str, Any] | None = None  # what torch.compile's dynamo captured
 
 
 class RuntimeFailed(Exception):
