@@ -108,6 +108,7 @@ def check_runtime(
     except RuntimeFailed as exc:
         return [RuntimeResult(name, name, _length(s), _batch(s), error=str(exc)) for s in shapes]
     saved = None if given else _save(prepared, name, settings.get("save_artifact"))
+    zero_state = zero_state or prepared.zero_state  # an artefact that takes no initial state
     results = []
     for shaped in shapes:
         inputs = example_inputs(shaped, device, dtype, zero_state=zero_state)
@@ -171,6 +172,8 @@ def _judge(
         return result
     reference = run_with_grads(*reference_side(spec, module, inputs, ref_device), upstream)
     expected = reference.rows() if prepared.gradients else dict(reference.outputs)
+    if prepared.results is not None:  # a file that gives fewer results than torch: those it gives
+        expected = {row: value for row, value in expected.items() if row in prepared.results}
     dtype = inputs["input"].dtype
     comparisons = compare_rows(tested_rows, expected, tolerance, dtype, misshapen)
     result.rows = [judge(row, comparison, tolerance) for row, comparison in comparisons.items()]

@@ -357,12 +357,12 @@ def _onnx_file(path: str, spec: RNNSpec, device: torch.device) -> Prepared:
     from rnninspect.runtimes import onnx
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        with open(path, "rb"):
+            pass
     except OSError as exc:
         raise SpecError(f"--onnx {path}: cannot read it: {exc.strerror}") from None
     try:
-        return onnx.load(data, spec, device, path)
+        return onnx.load(path, spec, device, path)
     except runtimes.RuntimeFailed as exc:
         raise SpecError(f"--onnx {path}: {exc}") from None
 

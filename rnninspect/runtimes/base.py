@@ -36,6 +36,8 @@ class Prepared:
     artifact: bytes | None = None
     suffix: str = ""
     compiled: dict[str, Any] | None = None  # what torch.compile's dynamo captured
+    zero_state: bool = False  # it takes no initial state: it is run, and judged, from zeros
+    results: tuple[str, ...] | None = None  # the results it gives, where fewer than torch's
 
 
 class RuntimeFailed(Exception):

@@ -69,14 +69,51 @@ class _Flat(nn.Module):
         return (output, *final) if isinstance(final, tuple) else (output, final)
 
 
-def load(data: bytes, spec: RNNSpec, device: torch.device, label: str) -> Prepared:
-    """An ONNX file the user already has, run by ONNX Runtime: its inputs are taken in order as
-    input, h0 (, c0) and its outputs as torch's results, whatever the file names them."""
+#: The names, normalised (lower case, letters and digits only), by which a file's inputs and
+#: outputs are recognised: torch's own, ONNX's operator names (X, initial_h, Y, Y_h, ...) and
+#: the usual ones of hand-written exports.
+_KNOWN = {
+    "input": {"input", "inputs", "x", "xs", "seq", "sequence", "data", "src"},
+    "h0": {"h0", "h", "hx", "initialh", "inith", "hinit", "hidden", "hiddenstate", "stateh", "state"},
+    "c0": {"c0", "c", "cx", "initialc", "initc", "cinit", "cell", "cellstate", "statec"},
+    "output": {"output", "outputs", "out", "y", "ys"},
+    "h_n": {"hn", "yh", "hy", "hout", "finalh", "lasth", "hidden", "hiddenstate", "stateh"},
+    "c_n": {"cn", "yc", "cy", "cout", "finalc", "lastc", "cell", "cellstate", "statec"},
+    "h1": {"h1", "hy", "yh", "hout", "hnext", "h", "hidden"},
+    "c1": {"c1", "cy", "yc", "cout", "cnext", "c", "cell"},
+}
+
+
+def _normal(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def matched(graph: list[str], ours: list[str]) -> tuple[dict[str, str], str]:
+    """Which of ``ours`` (torch's names) each of the file's ``graph`` names stands for, and how
+    that was decided: by name, where every one of the file's names is recognised and none twice;
+    else by position, in torch's order (the file may take or give fewer)."""
+    by_name: dict[str, str] = {}
+    for name in graph:
+        candidates = [our for our in ours if _normal(name) in _KNOWN[our] or _normal(name) == our]
+        if len(candidates) != 1 or candidates[0] in by_name.values():
+            break
+        by_name[name] = candidates[0]
+    else:
+        if graph:
+            return by_name, "by name"
+    return dict(zip(graph, ours, strict=False)), "by position"
+
+
+def load(path: str, spec: RNNSpec, device: torch.device, label: str) -> Prepared:
+    """An ONNX file the user already has, run by ONNX Runtime from its path (so that weights a
+    dynamo export keeps in ``FILE.data`` beside it are found). Its inputs and outputs are
+    matched to torch's by name where the names say (:func:`matched`), else by position; an
+    initial state the file does not take is zero, as the file computes."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise RuntimeUnavailable(f"--onnx needs ONNX Runtime: {INSTALL}") from None
-    prepared = _session(data, spec, device, _names(spec)[0])
+    prepared = _session(path, spec, device, matching=True)
     prepared.detail = f"{label}, {prepared.detail}"
     return prepared
 
@@ -100,13 +137,17 @@ def prepare(
     args = (packed(spec, inputs), *(inputs[name] for name in in_names[1:]))
     flat = _Flat(module, spec).eval()
     data = _export(flat, spec, args, in_names, out_names, exporter)
-    prepared = _session(data, spec, inputs["input"].device, in_names)
+    prepared = _session(data, spec, inputs["input"].device)
     prepared.detail = f"torch.onnx.export ({exporter}), {prepared.detail}"
     return prepared
 
 
-def _session(data: bytes, spec: RNNSpec, device: torch.device, in_names: list[str]) -> Prepared:
-    """ONNX Runtime on the file's bytes, on the device's provider, ready to run."""
+def _session(
+    source: bytes | str, spec: RNNSpec, device: torch.device, matching: bool = False
+) -> Prepared:
+    """ONNX Runtime on the file (its bytes, or its path), on the device's provider, ready to
+    run. Its inputs and outputs are torch's, in torch's order, unless ``matching`` (a file of
+    the user's): then they are matched by :func:`matched`, and said."""
     import onnxruntime
 
     providers = ["CPUExecutionProvider"]
@@ -119,29 +160,58 @@ def _session(data: bytes, spec: RNNSpec, device: torch.device, in_names: list[st
     quiet = onnxruntime.SessionOptions()
     quiet.log_severity_level = 4  # its own errors come back as exceptions; no log on stderr
     try:
-        session = onnxruntime.InferenceSession(data, quiet, providers=providers)
+        session = onnxruntime.InferenceSession(source, quiet, providers=providers)
     except Exception as exc:
         raise RuntimeFailed("ONNX Runtime could not load the file", exc) from None
     graph_inputs = [node.name for node in session.get_inputs()]
+    graph_outputs = [node.name for node in session.get_outputs()]
+    in_names, out_names = _names(spec)
+    inputs_as, outputs_as = dict(zip(graph_inputs, in_names, strict=False)), None
+    said = ""
+    if matching:
+        inputs_as, how_in = matched(graph_inputs, in_names)
+        outputs_as, how_out = matched(graph_outputs, out_names)
+        said = (
+            f", inputs {_pairs(inputs_as)} ({how_in}), outputs {_pairs(outputs_as)} ({how_out})"
+        )
+        if "input" not in inputs_as.values():
+            raise RuntimeFailed(
+                "the file", f"none of its inputs ({', '.join(graph_inputs)}) is the sequence"
+            )
+    missing = [name for name in in_names[1:] if name not in inputs_as.values()]
+    if missing:
+        said += f"; it takes no {', '.join(missing)}: compared from a zero initial state"
+    absent = [name for name in out_names if outputs_as and name not in outputs_as.values()]
+    if absent:
+        said += f"; it gives no {', '.join(absent)}: not compared"
 
     def run(given: Mapping[str, Tensor], shaped: RNNSpec) -> dict[str, Tensor]:
-        feed = {
-            graph: given[name].detach().cpu().numpy()
-            for graph, name in zip(graph_inputs, in_names, strict=False)
-        }
+        feed = {graph: given[name].detach().cpu().numpy() for graph, name in inputs_as.items()}
         try:
             results = session.run(None, feed)
         except Exception as exc:
             raise RuntimeFailed("ONNX Runtime", exc) from None
         tensors = [torch.from_numpy(value).to(device) for value in results]
-        return name_results(tuple(tensors), spec)
+        if outputs_as is None:
+            return name_results(tuple(tensors), spec)
+        return {
+            outputs_as[graph]: tensor
+            for graph, tensor in zip(graph_outputs, tensors, strict=True)
+            if graph in outputs_as
+        }
 
     version = getattr(onnxruntime, "__version__", "?")
-    names = ", ".join(graph_inputs)
-    detail = f"ONNX Runtime {version} on {providers[0]}, inputs {names} taken as " + ", ".join(
-        in_names[: len(graph_inputs)]
-    )
-    return Prepared(run, False, detail, {}, data, ".onnx")
+    detail = f"ONNX Runtime {version} on {providers[0]}{said}"
+    artifact = source if isinstance(source, bytes) else None
+    prepared = Prepared(run, False, detail, {}, artifact, ".onnx")
+    prepared.zero_state = bool(missing)
+    if outputs_as is not None:
+        prepared.results = tuple(name for name in out_names if name in outputs_as.values())
+    return prepared
+
+
+def _pairs(named: Mapping[str, str]) -> str:
+    return ", ".join(f"{graph} -> {ours}" for graph, ours in named.items())
 
 
 @contextlib.contextmanager
