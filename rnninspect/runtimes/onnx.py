@@ -74,7 +74,18 @@ class _Flat(nn.Module):
 #: the usual ones of hand-written exports.
 _KNOWN = {
     "input": {"input", "inputs", "x", "xs", "seq", "sequence", "data", "src"},
-    "h0": {"h0", "h", "hx", "initialh", "inith", "hinit", "hidden", "hiddenstate", "stateh", "state"},
+    "h0": {
+        "h0",
+        "h",
+        "hx",
+        "initialh",
+        "inith",
+        "hinit",
+        "hidden",
+        "hiddenstate",
+        "state",
+        "stateh",
+    },
     "c0": {"c0", "c", "cx", "initialc", "initc", "cinit", "cell", "cellstate", "statec"},
     "output": {"output", "outputs", "out", "y", "ys"},
     "h_n": {"hn", "yh", "hy", "hout", "finalh", "lasth", "hidden", "hiddenstate", "stateh"},
@@ -171,9 +182,7 @@ def _session(
     if matching:
         inputs_as, how_in = matched(graph_inputs, in_names)
         outputs_as, how_out = matched(graph_outputs, out_names)
-        said = (
-            f", inputs {_pairs(inputs_as)} ({how_in}), outputs {_pairs(outputs_as)} ({how_out})"
-        )
+        said = f", inputs {_pairs(inputs_as)} ({how_in}), outputs {_pairs(outputs_as)} ({how_out})"
         if "input" not in inputs_as.values():
             raise RuntimeFailed(
                 "the file", f"none of its inputs ({', '.join(graph_inputs)}) is the sequence"
