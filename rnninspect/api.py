@@ -206,7 +206,7 @@ def keras(spec: RNNSpec, check: bool = False, reset_after: bool = True) -> Keras
         found = mapping.run_layers(spec, layers, inputs)
         reference, _, wide = reference_side(spec, module, inputs, cpu, reset_after=reset_after)
         expected = reference(wide)
-    rows = _judged_float32(found, expected)
+    rows = _judged(found, expected, torch.float32)
     return dataclasses.replace(report, rows=rows, keras_version=library.__version__)
 
 
@@ -216,10 +216,16 @@ def convert(
     output: str | Path,
     prefix: str | None = None,
     nonlinearity: str | None = None,
+    architecture: str | Path | None = None,
+    assume_defaults: bool = False,
 ) -> ConvertReport:
-    """The recurrent weights of ``file`` (a torch checkpoint, or a ``.keras``/``.weights.h5``
+    """The recurrent weights of ``file`` (a torch checkpoint, or a ``.keras`` or ``.weights.h5``
     file) in the other framework's format, written to ``output`` only once every converted
-    module, read back from the written file, computes in Keras what it computes in torch."""
+    module has been run in both frameworks and matched (see :mod:`rnninspect.convert`).
+
+    A ``.weights.h5`` file holds no settings: ``architecture`` (the model's JSON) gives them;
+    without it, only ``assume_defaults`` converts it, and each module is then ``unchecked``.
+    """
     from rnninspect import convert as files
     from rnninspect import keras as mapping
     from rnninspect import output as out
@@ -233,17 +239,27 @@ def convert(
         raise SpecError(f"{file} is already a {to} file: --to {back} converts it")
     end = files.ending(Path(output), to, "--output")
     target = out.target(output, "--output")
+    if to == "keras" and (architecture is not None or assume_defaults):
+        raise SpecError("--architecture and --assume-defaults read a Keras file: --to torch")
+    if architecture is not None and not Path(architecture).is_file():
+        raise CheckpointError(f"--architecture {architecture}: no such file")
     library = mapping.import_keras("convert")
     if to == "keras":
-        pairs, notes = files.from_torch(source, prefix, nonlinearity)
+        pairs, notes, left = files.from_torch(source, prefix, nonlinearity)
     else:
         if prefix is not None:
             raise SpecError(
                 "--prefix picks a module of a torch checkpoint; a Keras file is converted whole"
             )
-        pairs, notes = files.from_keras(library, source, nonlinearity)
+        given = None if architecture is None else Path(architecture)
+        pairs, notes, left = files.from_keras(library, source, given, nonlinearity, assume_defaults)
     for pair in pairs:
         memory.check(memory.estimate(pair.spec).verify, memory.default_limit(), "convert")
+    if to == "keras" and end == ".weights.h5":
+        notes.append(
+            "a .weights.h5 file keeps no layer settings: reading it back needs this model's "
+            "architecture (convert --to keras -o FILE.keras writes both in one file)"
+        )
     with out.staged(target, end, "--output") as staged, torch_warnings():
         if to == "keras":
             files.write_keras(library, pairs, staged, end)
@@ -257,38 +273,71 @@ def convert(
                 pair.names,
                 pair.spec,
                 mapping.mapping(pair.spec, to_torch=to == "torch"),
-                _both_frameworks(pair.spec, pair.state, pair.layers),
+                _to_keras_rows(pair) if to == "keras" else _to_torch_rows(library, pair),
+                code=pair.code,
+                assumed=pair.assumed,
             )
             for pair in pairs
         ]
-        written = all(module.ok for module in modules)
+        written = all(module.verdict != "fail" for module in modules)
         if written:
             out.commit(staged, target, "--output")
     found = {**versions(torch.__version__), "keras": library.__version__}
-    return ConvertReport(str(file), to, str(output), found, modules, notes, written)
+    return ConvertReport(str(file), to, str(output), found, modules, notes, written, left)
 
 
-def _both_frameworks(spec: RNNSpec, state: Mapping[str, Tensor], layers: list[Any]) -> list[Any]:
-    """torch's module holding ``state`` and the Keras ``layers`` on the same input and initial
-    state, Keras judged against torch row by row."""
+def _to_keras_rows(pair: Any) -> list[Any]:
+    """torch's module holding the checkpoint's weights and the Keras layers read back from the
+    file written, on the same input and random initial state, Keras judged against torch row by
+    row (in float64 where the weights are, else float32)."""
     from rnninspect import keras as mapping
 
+    dtype = torch.float64 if pair.state_dtype == torch.float64 else torch.float32
     with torch.no_grad():
-        module = torch_module(spec)
-        module.load_state_dict(state)
-        inputs = example_inputs(spec)
-        expected = run_module(module.eval(), spec, inputs)
-        found = mapping.run_layers(spec, layers, inputs)
-    return _judged_float32(found, expected)
+        module = torch_module(pair.spec, dtype=dtype)
+        module.load_state_dict(pair.state)
+        inputs = example_inputs(pair.spec, dtype=dtype)
+        expected = run_module(module.eval(), pair.spec, inputs)
+        found = mapping.run_layers(pair.spec, pair.layers, inputs)
+    return _judged(found, expected, dtype)
 
 
-def _judged_float32(found: Mapping[str, Tensor], expected: Mapping[str, Tensor]) -> list[Any]:
-    """Keras's float32 results judged row by row against ``expected``, at float32's tolerance
-    (no noise floor: the rows are pass or fail)."""
+def _to_torch_rows(keras: Any, pair: Any) -> list[Any]:
+    """The user's own Keras layers, as loaded, and torch's module read back from the state dict
+    written, on the same sequence from a zero state (as the model runs its layers): each
+    output of the layers judged against the torch result it stands for."""
+    from rnninspect import keras_check as check
+
+    dtype = pair.state_dtype
+    with torch.no_grad():
+        module = torch_module(pair.spec, dtype=dtype)
+        module.load_state_dict(pair.state)
+        # a sequence (L, N, H_in) even for a Cell, which keras.layers.RNN steps over it
+        spec = make_spec(cell=pair.spec.cell.family, input_size=pair.spec.input_size)
+        sequence = example_inputs(spec, dtype=dtype)["input"].transpose(0, 1)  # (N, L, H_in)
+        outputs = check.keras_side(keras, pair, sequence)
+        results = check.torch_side(pair, module.eval(), sequence)
+    rows = check.expected(pair, results)
+    if len(rows) != len(outputs):
+        raise SpecError(
+            f"Keras layer {pair.names[-1]!r} returned {len(outputs)} tensors, where its settings "
+            f"say {len(rows)}"
+        )
+    pairs = zip(rows, outputs, strict=True)
+    found = {name: value for (name, want), value in pairs if want is not None}
+    wanted = {name: want for name, want in rows if want is not None}
+    return _judged(found, wanted, dtype)
+
+
+def _judged(
+    found: Mapping[str, Tensor], expected: Mapping[str, Tensor], dtype: torch.dtype
+) -> list[Any]:
+    """Keras's results judged row by row against ``expected``, at ``dtype``'s tolerance (no
+    noise floor: the rows are pass or fail)."""
     from rnninspect.parity import compare_rows, default_tolerance, judge
 
-    tolerance = default_tolerance(torch.float32)
-    compared = compare_rows(found, expected, tolerance, torch.float32)
+    tolerance = default_tolerance(dtype)
+    compared = compare_rows(found, expected, tolerance, dtype)
     return [judge(name, c, tolerance) for name, c in compared.items()]
 
 

@@ -306,10 +306,17 @@ def torch_state(spec: RNNSpec, layers: list[list[Any]]) -> dict[str, Any]:
 
 
 def _numpy(value: Any) -> Any:
+    """A weight as numpy holds it: float16 and bfloat16 tensors widened to float32 first
+    (exactly), so that biases are summed in float32 and bfloat16, which numpy lacks, converts."""
     import numpy as np
 
     if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
+        import torch
+
+        tensor = value.detach().cpu()
+        if tensor.dtype in (torch.float16, torch.bfloat16):
+            tensor = tensor.float()
+        return tensor.numpy()
     return np.asarray(value)
 
 
@@ -317,14 +324,21 @@ def _names(spec: RNNSpec) -> list[str]:
     return ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if spec.bias else [])
 
 
-def make_layer(keras: Any, spec: RNNSpec, reset_after: bool = True, name: str | None = None) -> Any:
-    """One Keras layer (or, for a Cell, one cell) as :func:`layer_code` writes it."""
+def make_layer(
+    keras: Any,
+    spec: RNNSpec,
+    reset_after: bool = True,
+    name: str | None = None,
+    dtype: str = "float32",
+) -> Any:
+    """One Keras layer (or, for a Cell, one cell) as :func:`layer_code` writes it, holding its
+    weights in ``dtype``."""
     options = _layer_options(spec, reset_after)
     kind = _layer_class(spec)
     if spec.bidirectional:
-        layer = getattr(keras.layers, kind)(spec.hidden_size, **options)
-        return keras.layers.Bidirectional(layer, name=name)
-    return getattr(keras.layers, kind)(spec.hidden_size, name=name, **options)
+        layer = getattr(keras.layers, kind)(spec.hidden_size, dtype=dtype, **options)
+        return keras.layers.Bidirectional(layer, name=name, dtype=dtype)
+    return getattr(keras.layers, kind)(spec.hidden_size, name=name, dtype=dtype, **options)
 
 
 def build_layers(

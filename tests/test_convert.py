@@ -97,11 +97,25 @@ def test_weights_files_and_safetensors(tmp_path: Path, keras: Any) -> None:
     torch.save(nn.LSTM(3, 4, bidirectional=True).state_dict(), tmp_path / "bare.pt")
     code, doc, _ = convert(tmp_path / "bare.pt", "--to", "keras", "-o", tmp_path / "w.weights.h5")
     assert code == 0 and doc["modules"][0]["keras_layers"] == ["l0"]  # type: ignore[index]
+    # weights alone hold no settings: refused, unless the defaults are assumed, and then unchecked
     code, doc, stderr = convert(
         tmp_path / "w.weights.h5", "--to", "torch", "-o", tmp_path / "w.safetensors"
     )
-    assert code == 0 and "keeps no layer names" in stderr
-    assert doc["modules"][0]["spec"] == "nn.LSTM(3, 4, bidirectional=True)"  # type: ignore[index]
+    assert code == 2 and "holds weights alone" in stderr and "--architecture" in stderr
+    assert not (tmp_path / "w.safetensors").exists()
+    code, doc, stderr = convert(
+        tmp_path / "w.weights.h5",
+        "--to",
+        "torch",
+        "-o",
+        tmp_path / "w.safetensors",
+        "--assume-defaults",
+    )
+    assert code == 0 and doc["verdict"] == "unchecked" and doc["ok"] is False
+    module = doc["modules"][0]  # type: ignore[index]
+    assert module["spec"] == "nn.LSTM(3, 4, bidirectional=True)"
+    assert module["verdict"] == "unchecked" and "go_backwards=False" in module["assumed"]
+    assert "merge_mode='concat'" in module["assumed"]
     result = CliRunner().invoke(main, ["infer", str(tmp_path / "w.safetensors")])
     assert result.exit_code == 0
 
@@ -143,15 +157,19 @@ def test_what_cannot_convert_exactly_is_refused(tmp_path: Path, keras: Any) -> N
     assert code == 2 and "Keras's LSTM has no projection" in stderr
     cases = {
         "reset_before": keras.layers.GRU(4, reset_after=False),
-        "summed": keras.layers.Bidirectional(keras.layers.LSTM(4), merge_mode="sum"),
-        "backwards": keras.layers.LSTM(4, go_backwards=True),
+        "hard_sigmoid": keras.layers.LSTM(4, recurrent_activation="hard_sigmoid"),
         "sigmoid": keras.layers.SimpleRNN(4, activation="sigmoid"),
+        "stacked_bidirectional": keras.layers.Bidirectional(
+            keras.layers.RNN([keras.layers.GRUCell(4), keras.layers.GRUCell(4)])
+        ),
+        "mixed_cells": keras.layers.RNN([keras.layers.LSTMCell(4), keras.layers.GRUCell(4)]),
     }
     reasons = {
         "reset_before": "reset_after=False, which no torch module computes",
-        "summed": "merge_mode='sum', where torch concatenates",
-        "backwards": "go_backwards=True",
+        "hard_sigmoid": "torch's gates are fixed to tanh and sigmoid",
         "sigmoid": "torch's RNN has tanh or relu",
+        "stacked_bidirectional": "each direction's stack on its own",
+        "mixed_cells": "stacked cells of different kinds",
     }
     for name, layer in cases.items():
         x = keras.Input((None, 3))

@@ -6,7 +6,7 @@ Plain dataclasses; ``to_dict()`` is the command's JSON. No torch import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rnninspect.spec import RNNSpec
@@ -25,10 +25,20 @@ class ConvertedModule:
     spec: RNNSpec
     mapping: list[WeightMap]
     rows: list[ParityRow]
+    code: list[str] = field(default_factory=list)  # torch lines the user adds after the module
+    assumed: list[str] = field(default_factory=list)  # Keras settings assumed, not read
+
+    @property
+    def verdict(self) -> str:
+        """``fail`` where a row fails; ``unchecked`` where the Keras layers run were rebuilt
+        with assumed settings (what they compute may not be the model's); else ``pass``."""
+        if not all(row.ok for row in self.rows):
+            return "fail"
+        return "unchecked" if self.assumed else "pass"
 
     @property
     def ok(self) -> bool:
-        return all(row.ok for row in self.rows)
+        return self.verdict == "pass"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,7 +46,10 @@ class ConvertedModule:
             "keras_layers": self.keras_layers,
             "spec": self.spec.to_spec_string(),
             "mapping": [row.to_dict() for row in self.mapping],
+            "torch_code": self.code,
+            "assumed": self.assumed,
             "parity": [row.to_dict() for row in self.rows],
+            "verdict": self.verdict,
             "ok": self.ok,
         }
 
@@ -53,10 +66,20 @@ class ConvertReport:
     modules: list[ConvertedModule]
     notes: list[str]
     written: bool
+    not_converted: list[str] = field(default_factory=list)  # tensors or layers left behind
+
+    @property
+    def verdict(self) -> str:
+        """``fail`` (nothing written), ``unchecked`` (written, some settings assumed) or
+        ``pass``."""
+        verdicts = {module.verdict for module in self.modules}
+        if not self.written or "fail" in verdicts:
+            return "fail"
+        return "unchecked" if "unchecked" in verdicts else "pass"
 
     @property
     def ok(self) -> bool:
-        return self.written and all(module.ok for module in self.modules)
+        return self.verdict == "pass"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,5 +90,7 @@ class ConvertReport:
             "versions": self.versions,
             "modules": [module.to_dict() for module in self.modules],
             "notes": self.notes,
+            "not_converted": self.not_converted,
+            "verdict": self.verdict,
             "ok": self.ok,
         }
