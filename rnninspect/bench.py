@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnninspect import devices, memory, runtimes
+from rnninspect import devices, load, memory, runtimes
 from rnninspect.build import (
     example_inputs,
     run_module,
@@ -94,7 +94,8 @@ def _bench(spec: RNNSpec, options: BenchOptions) -> BenchReport:
     whole = device.type == "cpu" and options.max_memory is not None
     memory.check(needed, limit, f"benchmarking nn.{spec.cell.torch_name} with these sizes", whole)
 
-    with devices.tf32(options.tf32), torch_warnings() as warned:
+    watch = load.watched(torch.get_num_threads())
+    with devices.tf32(options.tf32), torch_warnings() as warned, watch as machine:
         module = torch_module(dataclasses.replace(spec, dropout=0.0), device, dtype)
         if options.weights is not None:
             module.load_state_dict(options.weights, strict=True)
@@ -142,6 +143,7 @@ def _bench(spec: RNNSpec, options: BenchOptions) -> BenchReport:
         runtime_details=details,
         runtime_errors=failures,
         impl_ratios=ratios,
+        machine=machine.load,
     )
 
 

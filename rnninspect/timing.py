@@ -23,17 +23,28 @@ T = TypeVar("T")
 class Timing:
     """The median and interquartile range of one callable, in milliseconds, over ``runs`` runs
     timed in ``blocks`` blocks. ``iqr_ms`` is None when there was one block: one measurement
-    has no spread."""
+    has no spread. ``cold`` marks a single first call of the callable (lazy initialisation and
+    all), kept only where that one call took longer than :data:`WARM_AGAIN_SECONDS`."""
 
     median_ms: float
     iqr_ms: float | None
     runs: int
     blocks: int = 1
+    cold: bool = False
 
     @property
     def relative_spread(self) -> float | None:
         """The IQR as a fraction of the median; None without a spread."""
         return None if self.iqr_ms is None else self.iqr_ms / self.median_ms
+
+    @property
+    def unstable(self) -> bool:
+        """Its interquartile range is over 10% of its median (:data:`load.UNSTABLE_SPREAD`),
+        or it is one cold call: the number is not one to compare with another."""
+        from rnninspect.load import UNSTABLE_SPREAD
+
+        spread = self.relative_spread
+        return self.cold or (spread is not None and spread > UNSTABLE_SPREAD)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,7 +52,15 @@ class Timing:
             "iqr_ms": self.iqr_ms,
             "runs": self.runs,
             "blocks": self.blocks,
+            "cold": self.cold,
+            "unstable": self.unstable,
         }
+
+
+#: A first call that alone outlasts a quick timing's share is followed by one more, warm, call
+#: where it took at most this long; a slower one is reported as it is, marked cold (its own
+#: work outweighs what a first call adds).
+WARM_AGAIN_SECONDS = 0.5
 
 
 #: Blocks every timing has at least, so that its IQR is a spread and never the 0 of one block.
@@ -58,11 +77,20 @@ def _median_iqr(values: list[float]) -> tuple[float, float | None]:
     return statistics.median(values), high - low
 
 
-def _timing(times: list[float], per_block: int) -> Timing:
+def _timing(times: list[float], per_block: int, cold: bool = False) -> Timing:
     """A timing from seconds per run, one entry per block of ``per_block`` runs."""
     median, iqr = _median_iqr(times)
     spread = None if iqr is None else iqr * 1e3
-    return Timing(median * 1e3, spread, len(times) * per_block, len(times))
+    return Timing(median * 1e3, spread, len(times) * per_block, len(times), cold)
+
+
+def _one_call(first: float, again: Callable[[], float]) -> Timing:
+    """One call's timing where a first call took ``first`` seconds: a warm call timed
+    (``again()``) where the first took at most :data:`WARM_AGAIN_SECONDS`, else the first,
+    marked cold."""
+    if first <= WARM_AGAIN_SECONDS:
+        return _timing([again()], 1)
+    return _timing([first], 1, cold=True)
 
 
 def measure(fn: Callable[[], object], min_run_time: float = 0.2) -> Timing:
@@ -113,9 +141,10 @@ def measure_quickly(
     called around each block.
 
     A block is started only while it is expected to end within ``seconds``, beyond the first
-    ``min_blocks``. With ``min_blocks=1`` a call that alone fills ``seconds`` is timed once, on
-    its warm-up: one sample, no spread (``iqr_ms`` None), instead of a timing line that costs
-    several times the check it reports on.
+    ``min_blocks``. With ``min_blocks=1`` a call that alone fills ``seconds`` is timed once
+    (:func:`_one_call`: one warm call, or the cold warm-up itself where that took long): one
+    sample, no spread (``iqr_ms`` None), instead of a timing line that costs several times the
+    check it reports on.
     """
     import time
 
@@ -129,7 +158,7 @@ def measure_quickly(
     deadline = time.perf_counter() + seconds
     warm_up = timed(1)  # lazy initialisation, cuDNN plan selection, allocator
     if min_blocks <= 1 and time.perf_counter() + warm_up > deadline:
-        return _timing([warm_up], 1)
+        return _one_call(warm_up, lambda: timed(1))
     first = timed(1)
     per_block = max(1, min(1000, int(BLOCK_SECONDS / max(first, 1e-9))))
     times: list[float] = [first] if per_block == 1 else []
@@ -166,14 +195,15 @@ def time_sides(
     in short blocks for about ``min_time`` each, a call slower than that timed once
     (:func:`measure_quickly`, ``synchronize`` being the device's). ``already`` holds the
     seconds a call of some of these took in work done before (verify's parity runs): with
-    ``quick``, one that alone fills ``min_time`` is that call's time, not a call made again."""
+    ``quick``, one that alone fills ``min_time`` is timed once more warm, or, where it took
+    longer than :data:`WARM_AGAIN_SECONDS`, is that first call's time, marked cold."""
 
     def timed(name: str, fn: Callable[[], object]) -> Timing:
         if not quick:
             return measure(fn, min_time)
         seconds = (already or {}).get(name)
         if seconds is not None and seconds >= min_time:
-            return _timing([seconds], 1)
+            return _one_call(seconds, lambda: seconds_of(fn, synchronize)[1])
         return measure_quickly(fn, min_time, synchronize, min_blocks=1)
 
     timing: dict[str, Timing] = {}

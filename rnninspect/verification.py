@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnninspect import devices, isolation, memory, runtimes
+from rnninspect import devices, isolation, load, memory, runtimes
 from rnninspect.build import (
     UnexpectedResult,
     example_inputs,
@@ -284,10 +284,13 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
 
         work = time.perf_counter() - started
         timing: dict[str, Timing] = {}
+        machine = None
         if options.timing != "off":
-            timing = _timings(
-                spec, module, under_test, options, inputs, upstream, ref_device, work, seen
-            )
+            with load.watched(torch.get_num_threads()) as watch:
+                timing = _timings(
+                    spec, module, under_test, options, inputs, upstream, ref_device, work, seen
+                )
+            machine = watch.load
 
     return VerifyReport(
         spec=spec,
@@ -308,6 +311,7 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
         zero_state=options.zero_state,
         weights_source=options.weights_source,
         runtimes=checked,
+        machine=machine,
     )
 
 

@@ -197,8 +197,10 @@ def test_quick_timing_blocks_fast_calls_and_synchronizes_around_each_block() -> 
 
 
 def test_a_quick_timing_takes_a_slow_call_already_made_instead_of_making_it_again() -> None:
-    """verify's parity runs are forward+backward calls of the sides it times: one that alone
-    outlasts its share of the quick timing is reported as that call (1 run, no spread)."""
+    """verify's parity runs are forward+backward calls of the sides it times, and the first of
+    each (cold): one that alone outlasts its share of the quick timing is timed once more, warm,
+    where it took at most half a second; a slower one is reported as that call, marked cold
+    (1 run, no spread)."""
     import torch
 
     from rnninspect.timing import Timing, time_sides
@@ -209,10 +211,16 @@ def test_a_quick_timing_takes_a_slow_call_already_made_instead_of_making_it_agai
     sides = {"module": (forward, {}, {"input": torch.ones(2)})}
     upstream = {"output": torch.ones(2)}
     timing = time_sides(
-        sides, upstream, 0.01, backward=True, quick=True, already={"module_backward": 0.5}
+        sides, upstream, 0.01, backward=True, quick=True, already={"module_backward": 0.6}
     )
-    assert timing["module_backward"] == Timing(500.0, None, 1, 1)
+    assert timing["module_backward"] == Timing(600.0, None, 1, 1, cold=True)
+    assert timing["module_backward"].unstable and timing["module_backward"].to_dict()["cold"]
     assert timing["module"].runs > 1  # timed as before: it was not among the calls made
+    timing = time_sides(
+        sides, upstream, 0.01, backward=True, quick=True, already={"module_backward": 0.3}
+    )
+    warm = timing["module_backward"]  # one more call, warm, instead of the cold 300 ms
+    assert (warm.runs, warm.cold) == (1, False) and warm.median_ms < 100
     timing = time_sides(
         sides, upstream, 0.01, backward=True, quick=True, already={"module_backward": 0.001}
     )

@@ -10,7 +10,13 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from rnninspect.memory import format_bytes
-from rnninspect.render.common import duration_text, heading, markdown_table, titled_table
+from rnninspect.render.common import (
+    duration_text,
+    heading,
+    markdown_table,
+    stability_line,
+    titled_table,
+)
 from rnninspect.reports.bench import BenchReport
 
 if TYPE_CHECKING:
@@ -44,7 +50,8 @@ def _bench_rows(report: BenchReport) -> list[tuple[str, str, str, str, str, str,
                 side + note,
                 "fwd" if forward else "fwd+bwd",
                 f"{timing.median_ms:.3g}",
-                "-" if timing.iqr_ms is None else f"{timing.iqr_ms:.2g}",
+                ("-" if timing.iqr_ms is None else f"{timing.iqr_ms:.2g}")
+                + (" unstable" if timing.unstable else ""),
                 str(timing.runs),
                 f"{report.tokens / seconds:,.0f}",
                 _rate(report.flops.flops / seconds / 1e9) if forward else "",
@@ -88,7 +95,11 @@ def _bench_lines(report: BenchReport) -> list[str]:
         lines.append(f"{name}: {detail}.")
     for name, error in report.runtime_errors.items():
         lines.append(f"{name} could not be timed: {error}")
-
+    stability = stability_line(
+        report.unstable, len(report.timing) + len(report.without_cudnn), report.machine
+    )
+    if stability:
+        lines.append(stability)
     return lines
 
 

@@ -1,5 +1,5 @@
 """What more than one command's views use: shapes and dimensions as text, the heading of a
-configuration, markdown tables, errors and verdicts.
+configuration, markdown tables, errors and verdicts, and whether timings can be trusted.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rnninspect.reports.verify import VerifyReport
 from rnninspect.shapes import TensorShape
 
 if TYPE_CHECKING:
+    from rnninspect.load import MachineLoad
     from rnninspect.parity import ParityRow
 
 
@@ -107,3 +108,23 @@ def short_parity_markdown(rows: list[ParityRow]) -> str:
 def titled_table(title: str) -> Table:
     """A table as every view draws one: its title on the left, a rule under the header."""
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def stability_line(unstable: list[str], count: int, machine: MachineLoad | None) -> str | None:
+    """Which timings are unstable and the likely cause, or, on a loaded machine, that it was."""
+    cause = machine.cause() if machine is not None else None
+    if not unstable:
+        return None if cause is None else f"Timings may be slow: {cause}."
+    which = ", ".join(unstable)
+    head = (
+        f"UNSTABLE: {len(unstable)} of {count} timings ({which}) spread over 10% of their "
+        "median (IQR), or are one cold call"
+    )
+    if cause is not None:
+        return f"{head}; {cause}."
+    quiet = ""
+    if machine is not None and machine.others_busy_cores is not None:
+        quiet = (
+            f" (other processes kept {machine.others_busy_cores:.1f} of {machine.cores} cores busy)"
+        )
+    return f"{head}; the machine looked quiet{quiet}: time for longer with --min-time."

@@ -15,6 +15,7 @@ from rnninspect.render.common import (
     error_text,
     heading,
     markdown_table,
+    stability_line,
     titled_table,
 )
 from rnninspect.reports.verify import VerifyReport
@@ -137,15 +138,16 @@ def _timing_line(report: VerifyReport) -> str | None:
     sides = [side for side in ("module", "implementation", "reference") if side in t]
 
     def timed(name: str, side: str) -> str:
-        once = " (1 call)" if t[name].runs == 1 else ""
+        once = " (1 cold call)" if t[name].cold else " (1 call)" if t[name].runs == 1 else ""
+        once += " (unstable)" if t[name].unstable and not t[name].cold else ""
         return f"{side} {duration_text(t[name].median_ms)}{once}"
 
     forward = ", ".join(timed(side, side) for side in sides)
     backward = ", ".join(timed(f"{side}_backward", side) for side in sides)
     ratio = t["reference"].median_ms / t["module"].median_ms
     how = (
-        "quick, in about the time the parity work took: medians of short blocks, one call "
-        "where a call takes longer than its share"
+        "quick, in about the time the parity work took: medians of short blocks, one warm "
+        "call where a call takes longer than its share"
         if report.timing_mode == "quick"
         else "full: medians, torch.utils.benchmark"
     )
@@ -155,7 +157,9 @@ def _timing_line(report: VerifyReport) -> str | None:
     )
     if report.timing_mode == "quick":
         line += " rnninspect bench times carefully."
-    return line
+    unstable = [name for name, timing in t.items() if timing.unstable]
+    stability = stability_line(unstable, len(t), report.machine)
+    return line if stability is None else f"{line} {stability}"
 
 
 def _summary(report: VerifyReport) -> str:

@@ -14,6 +14,7 @@ from rnninspect.shapes import FlopCount
 from rnninspect.spec import RNNSpec
 
 if TYPE_CHECKING:
+    from rnninspect.load import MachineLoad
     from rnninspect.timing import RatioRounds, Timing
 
 
@@ -50,6 +51,13 @@ class BenchReport:
     runtime_details: dict[str, str] = field(default_factory=dict)
     runtime_errors: dict[str, str] = field(default_factory=dict)
     impl_ratios: dict[str, RatioRounds] = field(default_factory=dict)
+    machine: MachineLoad | None = None  # what else the machine did while this was timed
+
+    @property
+    def unstable(self) -> list[str]:
+        """The timings whose spread is over 10% of their median (or that are one cold call)."""
+        timings = {**self.timing, **{f"{k} (cuDNN off)": v for k, v in self.without_cudnn.items()}}
+        return [name for name, timing in timings.items() if timing.unstable]
 
     @property
     def tokens(self) -> int:
@@ -121,6 +129,8 @@ class BenchReport:
             **self._measurement(),
             "runtime_details": self.runtime_details,
             "runtime_errors": self.runtime_errors,
+            "unstable": self.unstable,
+            "machine": None if self.machine is None else self.machine.to_dict(),
             "warnings": self.warnings,
         }
         if self.sweep:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rnninspect.spec import RNNSpec
 
 if TYPE_CHECKING:
+    from rnninspect.load import MachineLoad
     from rnninspect.parity import ParityRow, Tolerance
     from rnninspect.runtime_checks import RuntimeResult
     from rnninspect.steps import StepParity
@@ -42,6 +43,7 @@ class VerifyReport:
     runtimes: list[RuntimeResult] = field(default_factory=list)
     timing_mode: str = "quick"  # --timing: off, quick or full
     threads: int | None = None  # CPU threads it ran on
+    machine: MachineLoad | None = None  # what else the machine did while it was timed
 
     @property
     def verdict(self) -> str:
@@ -93,6 +95,7 @@ class VerifyReport:
             "runtimes": [result.to_dict() for result in self.runtimes],
             "timing": {name: timing.to_dict() for name, timing in self.timing.items()},
             "timing_mode": self.timing_mode,
+            "machine": None if self.machine is None else self.machine.to_dict(),
             "threads": self.threads,
             "notes": self.notes,
             "warnings": self.warnings,
