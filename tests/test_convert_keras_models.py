@@ -171,6 +171,7 @@ def test_a_weights_file_alone_is_never_a_pass(
         return
     assert code == 0 and doc["verdict"] == "pass", doc
     assert "x.flip(0)" in doc["modules"][0]["torch_code"][0]
+    prefix = doc["modules"][0]["torch_prefix"]  # the model's layer name, now it is read
     flipped, _ = batch_first_run(loaded(out, prefix, nn.LSTM(3, 5)), data[:, ::-1].copy())
     assert close(flipped, keras_run(model, data)[0])  # the printed line, applied by hand
 
