@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnninspect import devices, load, memory, runtimes
+from rnninspect import devices, isolation, load, memory, runtimes
 from rnninspect.build import (
     example_inputs,
     run_module,
@@ -78,8 +78,22 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
     torch threads (default: as many as torch uses now)."""
     options = options or BenchOptions()
     before = torch.get_num_threads()
-    torch.set_num_threads(options.threads or before)
+    threads = options.threads or before
+    torch.set_num_threads(threads)
     try:
+        device = devices.resolve_device(options.device).type
+        how = isolation.plan(device, threads, _bench, (spec, options)) if options.impls else None
+        if how is not None:
+            # user code: run where ending the process cannot end this one (rnninspect.isolation)
+            return isolation.run(
+                _bench,
+                (spec, options),
+                how=how[0],
+                threads=how[1],
+                timeout=None,
+                what="an implementation under test",
+                lost="nothing was timed",
+            )
         return _bench(spec, options)
     finally:
         torch.set_num_threads(before)

@@ -9,10 +9,18 @@ result into a failed check that names how it ended. The parent also enforces ``-
 from outside, which stops an implementation stuck inside one long C call, where a signal
 handler in the same process would wait for the call to return.
 
-On Linux the child is a fork of this process (torch already imported, the implementation not
-yet: it is imported in the child). CUDA and MPS cannot cross a fork, so there the child is
-spawned, and its work and arguments must pickle; a factory object that does not pickle runs in
-this process instead (:func:`available` says which).
+How the child starts (:func:`plan`):
+
+- on the CPU under Linux, on one torch thread: a fork of this process (torch already imported,
+  the implementation not yet: it is imported in the child), which starts at once;
+- on the CPU on several threads: a fork of a fork server, a fresh process that imported torch
+  and rnninspect and has run nothing. GNU OpenMP cannot cross a fork: a child forked from a
+  process whose OpenMP threads have started (any earlier parallel torch op, in a test suite, a
+  notebook, a matrix's earlier case) hangs in its first parallel region, unless it keeps to one
+  thread. The server starts once per process (about as long as importing torch), so its work and
+  arguments must pickle; a factory object that does not runs in a fork on one thread instead;
+- on CUDA and MPS, which cannot cross a fork: spawned, its work and arguments pickled; a factory
+  that does not pickle runs in this process instead.
 """
 
 from __future__ import annotations
@@ -38,18 +46,12 @@ T = TypeVar("T")
 _EXIT_GRACE = 5.0
 
 
-def _context(device_type: str) -> Any:
-    """fork where the device can cross one (the CPU, on Linux), spawn elsewhere."""
-    if device_type == "cpu" and sys.platform == "linux":
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+#: What the fork server imports once, so that each child it forks starts with torch and the
+#: engines ready.
+_PRELOAD = ["rnninspect.verification", "rnninspect.bench"]
 
 
-def available(device_type: str, work: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-    """Whether ``work(*args)`` can run in a child for this device: always by fork; by spawn
-    only when the work and its arguments pickle (a factory defined in a notebook may not)."""
-    if _context(device_type).get_start_method() == "fork":
-        return True
+def _pickles(work: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     try:
         pickle.dumps((work, args))
     except Exception:
@@ -57,31 +59,52 @@ def available(device_type: str, work: Callable[..., Any], args: tuple[Any, ...])
     return True
 
 
+def plan(
+    device_type: str, threads: int, work: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[str, int] | None:
+    """How ``work(*args)`` runs in a child for this device on ``threads`` torch threads: the
+    start method and the threads the child will use (see the module's docstring); None where
+    no child can run it (CUDA or MPS, and a factory that does not pickle)."""
+    linux = sys.platform == "linux"
+    if device_type == "cpu" and linux and threads == 1:
+        return "fork", 1
+    if _pickles(work, args):
+        return ("forkserver" if device_type == "cpu" and linux else "spawn"), threads
+    if device_type == "cpu" and linux:
+        return "fork", 1
+    return None
+
+
 def run(
     work: Callable[..., T],
     args: tuple[Any, ...],
     *,
-    device_type: str,
+    how: str,
+    threads: int,
     timeout: float | None,
     what: str,
+    lost: str = "nothing was verified",
 ) -> T:
-    """``work(*args)`` in a child process: its result, or what it raised, raised again here.
+    """``work(*args)`` in a child process started by ``how`` (:func:`plan`), on ``threads``
+    torch threads: its result, or what it raised, raised again here.
 
     A child that ends without sending either (``os._exit``, a signal) is an
     :class:`ImplementationFailed` naming its exit status or signal; one still running after
     ``timeout`` seconds is killed and is one too. ``what`` names the code for those messages
-    (``"the implementation under test"``).
+    (``"the implementation under test"``), ``lost`` what did not happen.
     """
-    context = _context(device_type)
+    context: Any = multiprocessing.get_context(how)
+    if how == "forkserver":
+        context.set_forkserver_preload(_PRELOAD)
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, work, args), daemon=False)
+    child = context.Process(target=_child, args=(send, threads, work, args), daemon=False)
     from rnninspect.workers import main_left_alone
 
     with main_left_alone():
         child.start()
     send.close()
     try:
-        outcome = _wait(receive, child, timeout, what)
+        outcome = _wait(receive, child, timeout, what, lost)
     except BaseException:  # Ctrl-C here, or the time limit: the child must not outlive us
         _kill(child)
         raise
@@ -95,7 +118,9 @@ def run(
     return value  # type: ignore[no-any-return]
 
 
-def _wait(receive: Connection, child: Any, timeout: float | None, what: str) -> tuple[str, Any]:
+def _wait(
+    receive: Connection, child: Any, timeout: float | None, what: str, lost: str
+) -> tuple[str, Any]:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -119,7 +144,7 @@ def _wait(receive: Connection, child: Any, timeout: float | None, what: str) -> 
             _kill(child)
             raise ImplementationFailed(f"timed out after {timeout:g} s")
     child.join(_EXIT_GRACE)
-    raise ImplementationFailed(f"{what} {_how_it_ended(child.exitcode)}: nothing was verified")
+    raise ImplementationFailed(f"{what} {_how_it_ended(child.exitcode)}: {lost}")
 
 
 def _how_it_ended(code: int | None) -> str:
@@ -133,8 +158,7 @@ def _how_it_ended(code: int | None) -> str:
         described = signal.strsignal(-code)
         return f"killed its process with {name}" + (f" ({described})" if described else "")
     return (
-        f"ended its process with exit status {code} before the check finished "
-        "(os._exit or a C-level exit)"
+        f"ended its process with exit status {code} before it finished (os._exit or a C-level exit)"
     )
 
 
@@ -145,7 +169,10 @@ def _kill(child: Any) -> None:
         child.join(_EXIT_GRACE)
 
 
-def _child(send: Connection, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _child(send: Connection, threads: int, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    import torch
+
+    torch.set_num_threads(threads)  # one, in a fork: see the module's docstring
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)  # and so is its watcher's pipe

@@ -190,7 +190,15 @@ def _importable(impl: str) -> None:
     Each target once."""
     from rnninspect import isolation
 
-    isolation.run(_import_only, (impl,), device_type="cpu", timeout=None, what=f"importing {impl}")
+    isolation.run(
+        _import_only,
+        (impl,),
+        how="fork",
+        threads=1,
+        timeout=None,
+        what=f"importing {impl}",
+        lost="it cannot be verified",
+    )
 
 
 def _import_only(impl: str) -> bool:

@@ -113,30 +113,28 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
         threads = auto_threads(spec, before) if cpu else before
     torch.set_num_threads(threads)
     try:
-        if options.impl is not None:
-            device = devices.resolve_device(options.device).type
-            if isolation.available(device, _verify_with_threads, (spec, options, threads)):
-                report = isolation.run(
-                    _verify_with_threads,
-                    (spec, options, threads),
-                    device_type=device,
-                    timeout=options.timeout,
-                    what="the implementation under test",
-                )
-                return dataclasses.replace(report, threads=threads)
+        device = devices.resolve_device(options.device).type
+        how = (
+            None
+            if options.impl is None
+            else isolation.plan(device, threads, _verify, (spec, options))
+        )
+        if how is not None:
+            report = isolation.run(
+                _verify,
+                (spec, options),
+                how=how[0],
+                threads=how[1],
+                timeout=options.timeout,
+                what="the implementation under test",
+            )
+            return dataclasses.replace(report, threads=how[1])
         with time_limit(options.timeout):
             return dataclasses.replace(_verify(spec, options), threads=threads)
     except TimeLimitExceeded as exc:
         raise ImplementationFailed(str(exc)) from None
     finally:
         torch.set_num_threads(before)
-
-
-def _verify_with_threads(spec: RNNSpec, options: VerifyOptions, threads: int) -> VerifyReport:
-    """:func:`_verify` on ``threads`` torch threads: what an isolated child runs (a spawned
-    one starts with torch's own number)."""
-    torch.set_num_threads(threads)
-    return _verify(spec, options)
 
 
 def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:

@@ -187,6 +187,12 @@ def test_an_implementation_that_ends_the_process_fails_and_says_how(
     done = process("matrix", str(matrix), "--format", "json", cwd=evil.parent)
     assert done.returncode == 1, done.stderr
     assert cause in json.loads(done.stdout)["cases"][0]["error"]
+    done = process(
+        "bench", "nn.GRU(4, 8)", "--impl", f"{evil}:{name}", "--min-time", "0.01", cwd=evil.parent
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"Error: an implementation under test {cause}" in done.stderr
+    assert "nothing was timed" in done.stderr
 
 
 @pytest.mark.parametrize(
