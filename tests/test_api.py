@@ -68,3 +68,26 @@ def test_helper_fails_a_wrong_implementation_with_the_parity_table() -> None:
 
 def test_helper_takes_a_target_string() -> None:
     assert_matches_torch("nn.RNNCell(4, 8)", impl=f"{IMPLS}:RNNCell")
+
+
+@pytest.mark.parametrize("target", ["file", "factory"])
+def test_an_implementation_runs_after_parallel_torch_work_in_the_same_process(
+    target: str,
+) -> None:
+    """A test suite has run parallel torch ops before it verifies its kernel. GNU OpenMP cannot
+    cross a fork, and a child forked from this process hung in its first parallel region; the
+    child on several threads now comes from a fork server. A hang would be a timeout, not a
+    stalled CI."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        square = torch.randn(600, 600)
+        square @ square  # OpenMP's threads now exist in this process
+        impl = f"{IMPLS}:LSTM" if target == "file" else manual().LSTM
+        report = rnninspect.verify("nn.LSTM(32, 32)", impl=impl, threads=2, timeout=120)
+    finally:
+        torch.set_num_threads(before)
+    assert report.ok, report.verdict
+    assert report.threads == (2 if target == "file" else 1)  # a factory of a test file's own
