@@ -366,3 +366,41 @@ def test_a_gru_without_bias_written_as_weights_is_read_back(tmp_path: Path, kera
         torch.equal(next(v for k2, v in back.items() if k2.endswith(k)), original[k])
         for k in original
     )
+
+
+def test_the_new_options_refuse_what_they_do_not_fit(tmp_path: Path, keras: Any) -> None:
+    _saved(tmp_path, keras, "m", keras.layers.GRU(4))
+    torch.save(nn.GRU(3, 4).state_dict(), tmp_path / "g.pt")
+    (tmp_path / "broken.json").write_text("{not json")
+    weights, out = tmp_path / "m.weights.h5", tmp_path / "o.pt"
+    for args, message in [
+        ([weights, "--to", "torch", "-o", out, "--architecture", tmp_path / "no.json"], "no such"),
+        (
+            [weights, "--to", "torch", "-o", out, "--architecture", tmp_path / "broken.json"],
+            "Keras cannot load it",
+        ),
+        (
+            [
+                tmp_path / "m.keras",
+                "--to",
+                "torch",
+                "-o",
+                out,
+                "--architecture",
+                tmp_path / "m.json",
+            ],
+            "goes with a .weights.h5",
+        ),
+        (
+            [tmp_path / "m.keras", "--to", "torch", "-o", out, "--assume-defaults"],
+            "without its architecture",
+        ),
+        (
+            [tmp_path / "g.pt", "--to", "keras", "-o", tmp_path / "g.keras", "--assume-defaults"],
+            "--to torch",
+        ),
+    ]:
+        code, _, stderr = convert(*args)
+        lines = stderr.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, stderr)
+        assert not out.exists()

@@ -31,8 +31,7 @@ def prepare(
 ) -> Prepared:
     backend = str(settings.get("compile_backend") or "inductor")
     fullgraph = bool(settings.get("fullgraph"))
-    captured = explain(module, spec, inputs)
-    torch._dynamo.reset()  # the explanation's own compilation must not stand in for this one
+    captured = explain(module, spec, inputs)  # leaves dynamo reset: its compilation is not reused
     compiled = torch.compile(module, backend=backend, dynamic=None, fullgraph=fullgraph)
     run = call(compiled)
     try:
