@@ -296,18 +296,28 @@ def _callee_kind(func: ast.expr) -> CellKind:
 
 
 def _literal(node: ast.expr, name: str) -> Any:
-    """A literal argument value; anything that would need evaluating is refused."""
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        value = _literal(node.operand, name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return -value
-    elif isinstance(node, ast.Constant) and isinstance(
-        node.value, int | float | str | bool | type(None)
+    """A literal argument value; anything that would need evaluating is refused. A chain of
+    minus signs is followed in a loop, not by recursion: a thousand of them is a value (or a
+    refusal), never a RecursionError."""
+    operand, signs = node, 0
+    while isinstance(operand, ast.UnaryOp) and isinstance(operand.op, ast.USub):
+        operand, signs = operand.operand, signs + 1
+    if isinstance(operand, ast.Constant) and isinstance(
+        operand.value, int | float | str | bool | type(None)
     ):
-        return node.value
+        value = operand.value
+        if not signs:
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return -value if signs % 2 else value
+    try:
+        shown = ast.unparse(node)
+    except RecursionError:
+        shown = "-" * signs + "..."
+    shown = shown if len(shown) <= 120 else shown[:120] + "..."
     raise SpecError(
         f"SPEC argument {name!r} must be a literal (number, string, True/False/None), "
-        f"got {ast.unparse(node)!r}"
+        f"got {shown!r}"
     )
 
 

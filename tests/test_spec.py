@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
+from rnninspect.cli import main
 from rnninspect.spec import CellKind, RNNSpec, SpecError, make_spec, parse_spec, resolve
 
 
@@ -198,3 +200,15 @@ def test_make_spec_refuses(values: dict[str, object], message: str) -> None:
 def test_cells_accept_the_sequence_defaults_said_out_loud() -> None:
     spec = make_spec(cell="lstm_cell", num_layers=1, bidirectional=False, dropout=0)
     assert spec.cell is CellKind.LSTM_CELL
+
+
+@pytest.mark.parametrize("signs", [2, 995, 5000])
+def test_a_long_chain_of_minus_signs_is_read_without_recursion(signs: int) -> None:
+    """995 minus signs before a number once raised RecursionError (exit 4); now they are a
+    number, or too deep for Python's parser, and either way bad input (exit 2) at worst."""
+    result = CliRunner().invoke(main, ["shapes", f"nn.LSTM({'-' * signs}10, 20)"])
+    if signs % 2 == 0 and signs < 1000:
+        assert result.exit_code == 0, result.stderr
+    else:
+        assert result.exit_code == 2 and result.stderr.startswith("Error: ")
+        assert "RecursionError" not in result.stderr and result.stderr.count("\n") == 1
