@@ -181,6 +181,8 @@ def parse_size(text: str) -> int:
     size = float(match.group(1)) * _UNITS[unit]
     if size > MAX_SIZE:
         raise MemoryLimitError(f"--max-memory must be at most 1 EiB, got {shown!r}")
+    if int(size) < 1:  # one rule for every command: a limit is a whole number of bytes, >= 1
+        raise MemoryLimitError(f"--max-memory must be at least 1 byte, got {shown!r}")
     return int(size)
 
 

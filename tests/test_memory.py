@@ -53,3 +53,15 @@ def test_check_refuses_with_the_estimate() -> None:
     ):
         memory.check(2048, 1024, "this")
     memory.check(1024, 1024, "this")
+
+
+@pytest.mark.parametrize("command", ["shapes", "verify", "bench"])
+@pytest.mark.parametrize("size", ["0.0001", "0.5B", "0"])
+def test_a_limit_under_one_byte_is_refused_by_every_command(command: str, size: str) -> None:
+    """shapes once took --max-memory 0.0001 as "limit 0 B" where verify refused it."""
+    from click.testing import CliRunner
+
+    from rnninspect.cli import main
+
+    result = CliRunner().invoke(main, [command, "--max-memory", size])
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --max-memory must be")
