@@ -326,3 +326,20 @@ def test_a_probe_over_the_memory_limit_is_skipped_and_said() -> None:
     code, doc = run("nn.RNN(1, 512)", "--input-shape", "20000000,1,1")
     assert code == 0 and doc["fits"] is True and doc["torch_ran"] is False
     assert str(doc["torch_note"]).startswith("torch's probe was skipped")
+
+
+def test_help_lists_only_what_diagnose_takes() -> None:
+    """--batch, --seq-len, --unbatched and --seed are refused by diagnose, so its help does not
+    offer them; given anyway, each is still refused with the reason."""
+    from click.testing import CliRunner
+
+    from rnninspect.cli import main
+
+    text = CliRunner().invoke(main, ["diagnose", "--help"]).stdout
+    for option in ("--batch ", "--seq-len", "--unbatched", "--seed"):
+        assert option not in text, option
+    assert "--input-shape" in text and "--batch-first" in text
+    result = CliRunner().invoke(
+        main, ["diagnose", "nn.GRU(4, 8)", "--input-shape", "5,3,4", "--seq-len", "9"]
+    )
+    assert result.exit_code == 2 and "--seq-len has no meaning for diagnose" in result.stderr

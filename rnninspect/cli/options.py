@@ -197,7 +197,8 @@ def with_config(
     """Turn SPEC and CONFIG options into one validated ``spec`` argument.
 
     ``refused`` maps the CONFIG options that have no meaning for this command to the reason:
-    given, they are refused (exit 2) rather than silently dropped.
+    given, they are refused (exit 2) rather than silently dropped, and ``--help`` leaves them
+    out, since the command does not take them.
     """
     if command is None:
         return functools.partial(with_config, refused=refused)
@@ -221,7 +222,11 @@ def with_config(
         source = path if prefix is None else f"{path}, prefix {prefix!r}"
         return command(spec=spec, **options, weights=state, weights_source=source)
 
-    return config_options(wrapper)
+    decorated = config_options(wrapper)
+    for param in getattr(decorated, "__click_params__", []):
+        if param.name in (refused or {}) and isinstance(param, click.Option):
+            param.hidden = True
+    return decorated
 
 
 def weights_options(command: Callable[..., Any]) -> Callable[..., Any]:
