@@ -130,3 +130,12 @@ def test_an_impl_receives_exactly_those_keywords(cell: str, tmp_path: Path) -> N
     assert rnninspect.verify(None, cell=cell, impl=factory).ok
     calls = [json.loads(line) for line in seen.read_text().splitlines()]
     assert calls == [make_spec(cell=cell).constructor_kwargs()]
+
+
+def test_no_page_installs_rnninspect_from_an_index_that_does_not_serve_it() -> None:
+    """rnninspect is installed from its repository or a checkout; a bare `pip install
+    rnninspect` (as docs/ci.md's workflows once had) fails for every reader."""
+    bare = re.compile(r"pip install(\s+-\S+)*\s+['\"]?rnninspect['\"]?(?!\s*@)(\s|$)")
+    for page in [DOCS.parent / "README.md", *DOCS.glob("*.md")]:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            assert not bare.search(line), f"{page.name}:{number}: {line.strip()}"
