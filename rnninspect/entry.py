@@ -13,6 +13,10 @@ from rnninspect.signals import EXIT_INTERRUPTED, install
 
 def entry(prog_name: str | None = None) -> None:
     """The ``rnninspect`` command."""
+    if sys.stdout is None:  # started with its stdout closed (``exec 1>&-``): nowhere to report
+        if sys.stderr is not None:
+            sys.stderr.write("Error: cannot write to stdout: it is closed\n")
+        raise SystemExit(2)
     try:
         install()
         from rnninspect.cli import main

@@ -28,6 +28,8 @@ class OutputError(RNNInspectError):
     """An output path that cannot be written, or a write that failed (exit 2)."""
 
 
+
+
 def target(path: str | Path, option: str) -> Path:
     """The file ``path`` stands for, checked writable before any work is done."""
     given = Path(path)
@@ -125,15 +127,19 @@ def _umask() -> int:
 
 
 def write_stream(stream: IO[str], text: str) -> None:
-    """Write and flush ``text`` to an output stream; a stream that cannot take it (a full disk,
-    a closed pipe) is an :class:`OutputError`, and is pointed at /dev/null so that nothing more
-    fails on it when Python exits."""
+    """Write and flush ``text`` to an output stream; a stream that cannot take it (a full disk)
+    is an :class:`OutputError`, and is pointed at /dev/null so that nothing more fails on it
+    when Python exits. A pipe whose reader has closed it (``rnninspect ... | head``) is no
+    error: the reader has what it wanted, and the command goes on quietly to its own exit code
+    (a JUnit file still written, a failed check still exit 1), as Unix filters do."""
     try:
         stream.write(text)
         stream.flush()
     except OSError as exc:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        if isinstance(exc, BrokenPipeError):
+            return
         name = getattr(stream, "name", "the output")
         raise OutputError(f"cannot write to {name}: {exc.strerror or exc}") from None
 

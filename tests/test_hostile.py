@@ -297,6 +297,51 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     assert "No space left on device" in done.stderr
 
 
+def test_a_closed_stdout_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """``exec 1>&-; rnninspect shapes --format json`` once ended in a 16-line traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rnninspect", "shapes", "--format", "json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # the child starts with fd 1 closed
+    )
+    refused(done.returncode, done.stderr)
+    assert done.stderr == "Error: cannot write to stdout: it is closed\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["shapes", "nn.LSTM(10, 20, num_layers=300)", "--format", "json"], 0),
+        (["verify", "nn.GRU(4, 8)", "--impl", "evil.py:Escapes", "--format", "json"], 1),
+    ],
+)
+def test_a_reader_that_leaves_early_ends_the_command_quietly_with_its_own_code(
+    evil: Path, args: list[str], code: int
+) -> None:
+    """``rnninspect ... | head``: the reader has what it wanted. The command ends with the exit
+    code its check had (a failed check is still 1, so a pipeline under pipefail is not green),
+    and says nothing about the pipe."""
+    reader, writer = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rnninspect", *args],
+        cwd=evil.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(writer)
+    os.close(reader)  # gone before anything was written
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == code, err
+    assert "Broken pipe" not in err and "Traceback" not in err
+    assert sum(line.startswith("Error:") for line in err.splitlines()) == (1 if code else 0)
+
+
 # --- numbers at every extreme: refused at once, in a line -------------------------------------
 
 HUGE = "9" * 5000

@@ -81,10 +81,16 @@ class RNNInspectGroup(click.Group):
 
 
 def _flushed(code: int) -> int:
-    """Flush stdout now, so that output that cannot be written (a full disk, a closed pipe) is
-    one error line and exit 2, not a traceback when Python exits."""
+    """Flush stdout now, so that output that cannot be written (a full disk) is one error line
+    and exit 2, not a traceback when Python exits; a pipe whose reader has left is no error."""
+    if sys.stdout is None:
+        return code
     try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return code
     except OSError as exc:
         with suppress(OSError, ValueError):  # nothing more may reach it, not even at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

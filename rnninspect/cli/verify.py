@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -125,6 +126,7 @@ def verify(
     import_torch()
     from rnninspect import memory, render
     from rnninspect.options import VerifyOptions
+    from rnninspect.output import write_stream
     from rnninspect.runs import ImplementationFailed
     from rnninspect.verification import failed_run
     from rnninspect.verification import verify as run_verify
@@ -137,7 +139,7 @@ def verify(
             report = run_verify(spec, options)
     except ImplementationFailed as exc:
         if fmt == "json":  # CI reads stdout: one document, even when the run could not finish
-            click.echo(render.dumps(failed_run(spec, options, str(exc))))
+            write_stream(sys.stdout, render.dumps(failed_run(spec, options, str(exc))) + "\n")
         raise
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)
