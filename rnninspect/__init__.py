@@ -6,11 +6,14 @@ use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+# typing is not imported at run time: the ``rnninspect`` command imports this package before it
+# can take Ctrl-C over (rnninspect.entry), and every import here widens that window
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rnninspect.api import inspect_shapes, verify
     from rnninspect.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
 

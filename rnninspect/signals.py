@@ -47,13 +47,26 @@ def _watch(read_end: int) -> None:
             stop()
 
 
+def interrupted_line() -> str:
+    """What every Ctrl-C prints: one line, after a line break where stderr is a terminal (which
+    has just echoed ``^C`` without one), so the line stands alone there and nowhere is blank."""
+    return ("\n" if _stderr_is_terminal() else "") + "Error: interrupted\n"
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
 def stop() -> None:
     """End the process now as interrupted: no half-written file stays, one line on stderr."""
     from rnninspect.output import remove_pending
 
     remove_pending()
     try:
-        os.write(2, b"Error: interrupted\n")
+        os.write(2, interrupted_line().encode())
     finally:
         os._exit(EXIT_INTERRUPTED)
 

@@ -527,6 +527,49 @@ def test_ctrl_c_exits_130_at_once_with_one_line(evil: Path, name: str) -> None:
     assert not list(evil.parent.glob(".r.xml.*")), "a temporary file stayed behind"
 
 
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0])
+def test_every_ctrl_c_is_the_same_one_line(tmp_path: Path, delay: float) -> None:
+    """Ctrl-C while the command imports, while torch imports, while it computes: each is the
+    same single line on a pipe (click's blank line, meant to close a terminal's ^C echo, is
+    printed only where stderr is a terminal), never a traceback."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rnninspect", "verify", "nn.LSTM(64, 64)", "--seq-len", "400"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    _out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert err == "Error: interrupted\n"
+
+
+def test_the_package_imports_nothing_before_the_command_takes_ctrl_c_over() -> None:
+    """The ``rnninspect`` script imports rnninspect.entry, which takes Ctrl-C over in its first
+    statements; the package it imports first loads no other module (a Ctrl-C 15 ms after start
+    once landed in its import of typing and printed a traceback)."""
+    probe = (
+        "import sys, signal\n"
+        "before = set(sys.modules)\n"
+        "import rnninspect\n"
+        "print(sorted(set(sys.modules) - before))\n"
+        "import rnninspect.entry\n"
+        "print(signal.getsignal(signal.SIGINT).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    loaded, handler = done.stdout.splitlines()
+    assert loaded == "['rnninspect']" and handler != "default_int_handler", done.stdout
+
+
 OPTION_VALUES = {
     "num_layers": 2,
     "bias": False,

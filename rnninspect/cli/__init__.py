@@ -40,8 +40,18 @@ def print_error(message: str) -> None:
     click.echo(encodable(f"Error: {one_line(message)}", sys.stderr), err=True)
 
 
+class _Interrupted(BaseException):
+    """Ctrl-C, carried past click's own handler, which would print a blank line first."""
+
+
 class RNNInspectGroup(click.Group):
     """A click group whose every failure is one ``Error:`` line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
 
     def main(  # type: ignore[override]
         self,
@@ -60,8 +70,11 @@ class RNNInspectGroup(click.Group):
         except click.ClickException as exc:
             print_error(exc.format_message())
             code = exc.exit_code
-        except (click.exceptions.Abort, KeyboardInterrupt):
-            print_error("interrupted")
+        except (click.exceptions.Abort, KeyboardInterrupt, _Interrupted):
+            from rnninspect.signals import interrupted_line
+
+            with suppress(OSError, ValueError):
+                sys.stderr.write(interrupted_line())
             code = EXIT_INTERRUPTED
         except RNNInspectError as exc:
             print_error(str(exc))
