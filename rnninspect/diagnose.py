@@ -77,7 +77,16 @@ def parse_shape(text: str, option: str) -> Shape:
         raise SpecError(f"{option} must be sizes such as 5,7,10, got {text!r}") from None
     if not sizes or any(size < 1 for size in sizes):
         raise SpecError(f"{option} must be one or more sizes >= 1 such as 5,7,10, got {text!r}")
+    if any(size > INT64_MAX for size in sizes):
+        shown = text if len(text) <= 80 else text[:80] + "..."
+        raise SpecError(
+            f"{option}: a size over 2**63 - 1, the largest torch's int64 sizes hold, got {shown!r}"
+        )
     return sizes
+
+
+#: The largest size a torch tensor's dimension can have.
+INT64_MAX = 2**63 - 1
 
 
 def _fmt(shape: int | Shape | None) -> str:

@@ -33,6 +33,9 @@ class OutputError(RNNInspectError):
 def target(path: str | Path, option: str) -> Path:
     """The file ``path`` stands for, checked writable before any work is done."""
     given = Path(path)
+    folder_given = os.path.dirname(str(given)) or "."
+    if not os.path.isdir(folder_given):  # walked as the system walks it: `a/../x` needs `a`
+        raise OutputError(f"{option} {given}: folder {folder_given} does not exist")
     real = Path(os.path.realpath(given))
     try:
         mode = real.stat().st_mode

@@ -634,3 +634,28 @@ def test_an_input_heavy_run_is_refused_under_a_limit_it_would_break() -> None:
         code, out, err = cli(command, *args)
         refused(code, err)
         assert "with torch's own" in err and out == ""
+
+
+def test_a_size_beyond_int64_is_refused_not_fitted() -> None:
+    code, out, err = cli("diagnose", "nn.GRU(10, 20)", "--input-shape", "9223372036854775808,1,10")
+    refused(code, err)
+    assert "2**63 - 1" in err and out == ""
+
+
+def test_an_output_path_through_a_missing_folder_is_refused_as_the_system_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a/../../nonexistent/../x.xml`` once had its ``..`` resolved as text and wrote outside
+    the folder asked for; the system refuses such a path, and so does rnninspect."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "m.toml").write_text(MATRIX)
+    code, _, err = cli("matrix", "m.toml", "--junit-xml", "a/../../nonexistent/../x.xml")
+    refused(code, err)
+    assert "does not exist" in err
+    assert not (tmp_path / "x.xml").exists() and not (work / "x.xml").exists()
+    (work / "a").mkdir()
+    code, _, err = cli("matrix", "m.toml", "--junit-xml", "a/../x.xml")  # a real walk: fine
+    assert code == 0, err
+    assert (work / "x.xml").exists()
