@@ -230,10 +230,12 @@ def convert(
     from rnninspect import keras as mapping
     from rnninspect import output as out
     from rnninspect.checkpoint import CheckpointError
+    from rnninspect.output import unreadable
 
     source = Path(file)
-    if not source.is_file():
-        raise CheckpointError(f"{file}: no such file")
+    problem = unreadable(source)
+    if problem is not None:
+        raise CheckpointError(f"{file}: {problem}")
     if files.source_kind(source) == to:
         back = "torch" if to == "keras" else "keras"
         raise SpecError(f"{file} is already a {to} file: --to {back} converts it")
@@ -241,8 +243,9 @@ def convert(
     target = out.target(output, "--output")
     if to == "keras" and (architecture is not None or assume_defaults):
         raise SpecError("--architecture and --assume-defaults read a Keras file: --to torch")
-    if architecture is not None and not Path(architecture).is_file():
-        raise CheckpointError(f"--architecture {architecture}: no such file")
+    problem = None if architecture is None else unreadable(Path(architecture))
+    if problem is not None:
+        raise CheckpointError(f"--architecture {architecture}: {problem}")
     library = mapping.import_keras("convert")
     if to == "keras":
         pairs, notes, left = files.from_torch(source, prefix, nonlinearity)

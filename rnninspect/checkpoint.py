@@ -59,13 +59,13 @@ def load_tensors(path: Path, limit: int | None = None) -> dict[str, Tensor]:
     ``{"state_dict": ...}``, a bare state dict) are all found; the containers' keys become part
     of the path.
     """
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    _readable(path)
     limit = memory.default_limit() if limit is None else limit
     if path.suffix == ".safetensors":
         return _load_safetensors(path, limit)
     if path.suffix == ".npz":
         return _load_npz(path, limit)
+    _torch_format(path)
     _refuse_torchscript(path)
     needed = _torch_bytes(path, _torch_load(path, "meta"))
     memory.check(needed, limit, f"loading {path.name}")
@@ -77,17 +77,46 @@ def load_shapes(path: Path, limit: int | None = None) -> dict[str, Tensor]:
     """Every tensor in a checkpoint as :func:`load_tensors` finds it, but on the meta device:
     shapes and dtypes, and no data read or allocated (what ``infer`` needs). A checkpoint
     whose tensors would load past ``limit`` is still refused, as ``--weights`` would refuse it."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    _readable(path)
     limit = memory.default_limit() if limit is None else limit
     if path.suffix == ".safetensors":
         return _load_safetensors(path, limit, meta=True)
     if path.suffix == ".npz":
         return _load_npz(path, limit, meta=True)
+    _torch_format(path)
     _refuse_torchscript(path)
     shapes = _torch_load(path, "meta")
     memory.check(_torch_bytes(path, shapes), limit, f"loading {path.name}")
     return dict(_flatten(shapes, ""))
+
+
+def _readable(path: Path) -> None:
+    """Refuse, in words, a path that is not a regular file this process can read."""
+    from rnninspect.output import unreadable
+
+    problem = unreadable(path)
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}")
+
+
+def _torch_format(path: Path) -> None:
+    """Refuse a file that is neither of torch.save's formats (a zip archive, or a pickle for the
+    legacy format), saying what it looks like instead: text, or other bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80":
+        return
+    if not head:
+        raise CheckpointError(f"{path}: is empty, not a torch checkpoint")
+    try:
+        head.decode("utf-8")
+        looks = "holds text"
+    except UnicodeDecodeError:
+        looks = "holds bytes of another format"
+    raise CheckpointError(
+        f"{path}: {looks}, not a torch checkpoint (torch.save writes a zip archive; rnninspect "
+        "also reads .safetensors and .npz files by their ending)"
+    )
 
 
 def dense(value: Tensor, key: str, path: str | Path) -> Tensor:

@@ -28,8 +28,6 @@ class OutputError(RNNInspectError):
     """An output path that cannot be written, or a write that failed (exit 2)."""
 
 
-
-
 def target(path: str | Path, option: str) -> Path:
     """The file ``path`` stands for, checked writable before any work is done."""
     given = Path(path)
@@ -46,7 +44,8 @@ def target(path: str | Path, option: str) -> Path:
     if mode is not None and stat.S_ISDIR(mode):
         raise OutputError(f"{option} {given}: is a folder")
     if mode is not None and not stat.S_ISREG(mode):
-        raise OutputError(f"{option} {given}: is not a regular file ({_kind(mode)}); not replaced")
+        kind = file_kind(mode)
+        raise OutputError(f"{option} {given}: is not a regular file ({kind}); not replaced")
     folder = real.parent
     if not folder.is_dir():
         raise OutputError(f"{option} {given}: folder {folder} does not exist")
@@ -55,7 +54,26 @@ def target(path: str | Path, option: str) -> Path:
     return real
 
 
-def _kind(mode: int) -> str:
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file, in words (``no such file``, ``is a folder, not a
+    file``, ``is not a regular file (a character device)``, ``cannot be read: Permission
+    denied``); None for a regular file this process may read."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"is not a regular file ({file_kind(mode)})"
+    if not os.access(path, os.R_OK):
+        return "cannot be read: permission denied"
+    return None
+
+
+def file_kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISCHR, "a character device"),

@@ -316,8 +316,7 @@ def _literal(node: ast.expr, name: str) -> Any:
         shown = "-" * signs + "..."
     shown = shown if len(shown) <= 120 else shown[:120] + "..."
     raise SpecError(
-        f"SPEC argument {name!r} must be a literal (number, string, True/False/None), "
-        f"got {shown!r}"
+        f"SPEC argument {name!r} must be a literal (number, string, True/False/None), got {shown!r}"
     )
 
 

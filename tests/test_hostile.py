@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -659,3 +660,38 @@ def test_an_output_path_through_a_missing_folder_is_refused_as_the_system_would(
     code, _, err = cli("matrix", "m.toml", "--junit-xml", "a/../x.xml")  # a real walk: fine
     assert code == 0, err
     assert (work / "x.xml").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: p.write_text("hello world\n"), "holds text, not a torch checkpoint"),
+        (lambda p: p.write_bytes(b"\x00\x01\xff\xfe"), "holds bytes of another format"),
+        (lambda p: p.write_bytes(b""), "is empty, not a torch checkpoint"),
+        (lambda p: p.mkdir(), "is a folder, not a file"),
+    ],
+)
+@pytest.mark.parametrize("name", ["notes", "model.pt"])
+def test_a_file_that_is_no_checkpoint_says_what_it_is(
+    tmp_path: Path, make: Any, said: str, name: str
+) -> None:
+    """A text file with no ending was an IndexError, one named .pt a KeyError: 101, a folder
+    "no such file": each is now what it is."""
+    path = tmp_path / name
+    make(path)
+    for args in (["infer", str(path)], ["verify", "--weights", str(path)]):
+        code, out, err = cli(*args)
+        refused(code, err)
+        assert said in err and out == "", (args, err)
+
+
+def test_a_device_is_not_a_file_to_read(tmp_path: Path) -> None:
+    if not Path("/dev/null").exists():
+        pytest.skip("no /dev/null here")
+    for args in (
+        ["infer", "/dev/null"],
+        ["convert", "/dev/null", "--to", "keras", "-o", str(tmp_path / "x.keras")],
+    ):
+        code, _, err = cli(*args)
+        refused(code, err)
+        assert "/dev/null: is not a regular file (a character device)" in err

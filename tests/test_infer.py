@@ -178,7 +178,7 @@ def test_unreadable_and_oversized_files_exit_2(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
     code, _, err = run("infer", str(garbage))
-    assert code == 2 and err.startswith("Error: ") and "cannot read it" in err
+    assert code == 2 and err.startswith("Error: ") and "holds text, not a torch checkpoint" in err
     code, _, err = run("infer", str(tmp_path / "missing.pt"))
     assert code == 2 and "no such file" in err
     bad_safetensors = tmp_path / "bad.safetensors"
