@@ -190,6 +190,31 @@ def test_a_gru_exported_by_dynamo_bakes_in_its_sequence_length() -> None:
     assert "ONNX Runtime" in str(at_other["error"]) and "Reshape" in str(at_other["error"]), (
         versions()
     )
+    # the part that says why is kept: it was cut off just before it
+    assert "requested shape:{5,-1,20}" in str(at_other["error"]), versions()
+    assert "onnxruntime_src" not in str(at_other["error"])
+
+
+def test_a_runtime_message_keeps_what_names_the_shape_or_op() -> None:
+    """ONNX Runtime's message, as it gave it: its source location and status prefix go, and a
+    message still too long keeps its start (the node) and its end (the shapes)."""
+    from rnninspect.runtimes.base import one_line
+
+    raw = (
+        "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape "
+        "node. Name:'node_Reshape_55' Status Message: /onnxruntime_src/onnxruntime/core/"
+        "providers/cpu/tensor/reshape_helper.h:84 onnxruntime::ReshapeHelper::ReshapeHelper("
+        "const onnxruntime::TensorShape&, onnxruntime::TensorShapeVector&, bool) size != 0 && "
+        "(input_shape_size % size) == 0 was false. The input tensor cannot be reshaped to the "
+        "requested shape. Input shape:{8,4,1,20}, requested shape:{5,-1,20}\n"
+    )
+    line = one_line(raw)
+    assert line.startswith("Non-zero status code returned while running Reshape node")
+    assert line.endswith("Input shape:{8,4,1,20}, requested shape:{5,-1,20}")
+    assert "reshape_helper.h" not in line and "[ONNXRuntimeError]" not in line
+    short = one_line(raw, longest=120)
+    assert len(short) <= 120 and "node_Reshape" not in short[-40:]
+    assert short.startswith("Non-zero status") and short.endswith("requested shape:{5,-1,20}")
 
 
 def test_a_projected_lstm_fails_in_onnx_runtime_and_is_refused_by_the_legacy_exporter() -> None:

@@ -66,12 +66,25 @@ _ADVICE = re.compile(
 )
 _ASIDE = re.compile(r"\s*For more information, run with \S+\.?\s*(?:-\s*)?")
 
+#: Where in its own C++ source a runtime raised (``/onnxruntime_src/.../reshape_helper.h:84
+#: onnxruntime::ReshapeHelper::ReshapeHelper(const ...&, bool)``), and ONNX Runtime's status
+#: prefix (``[ONNXRuntimeError] : 1 : FAIL :``): nothing a user acts on.
+_SOURCE = re.compile(r"\s*\S*/\S+\.(?:h|hpp|cc|cpp|c|cu):\d+(?:\s+[\w:~<>]+\([^()]*\))?")
+_STATUS = re.compile(r"\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+
 
 def one_line(text: str, longest: int = 300) -> str:
-    """A runtime's message in one line: colour codes and the advice that follows it dropped."""
+    """A runtime's message in one line: colour codes, source locations and the advice that
+    follows it dropped. A message still too long keeps its start (what failed, which node)
+    and its end, where runtimes name the shapes (``Input shape:{8,4,1,20}, requested
+    shape:{5,-1,20}``), with ``...`` between."""
     line = _ASIDE.sub(" ", " ".join(_ANSI.sub("", text).split()))
+    line = _STATUS.sub("", _SOURCE.sub("", line))
     line = _ADVICE.split(line, maxsplit=1)[0].rstrip(" .:-")
-    return line if len(line) <= longest else line[: longest - 3] + "..."
+    if len(line) <= longest:
+        return line
+    half = (longest - 5) // 2
+    return f"{line[:half].rstrip()} ... {line[-half:].lstrip()}"
 
 
 def call(module: nn.Module | Callable[..., object]) -> Run:
