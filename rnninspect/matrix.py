@@ -51,8 +51,8 @@ OPTION_KEYS = (
     "fullgraph",
 )
 
-#: Options a case's default name shows when the case sets them: the axes a matrix varies.
-NAMED_OPTIONS = ("device", "dtype", "runtime", "weight_scale")
+#: Options a case's default name never shows: every case has one, and they name no variant.
+UNNAMED_OPTIONS = ("timeout",)
 
 #: The most cases one file may expand to, counted before any is built.
 MAX_CASES = 10_000
@@ -136,8 +136,8 @@ def load(
 
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
     entries = [(where, {"timeout": limit, **values}) for where, values in entries]
-    cases = [_case(where, values, device, dtype, path) for where, values in entries]
-    return _unique_names(cases)
+    built = [_case(where, values, device, dtype, path) for where, values in entries]
+    return _unique_names(_named(built))
 
 
 def applicable(defaults: Mapping[str, Any], case: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,13 +206,49 @@ def _import_only(impl: str) -> bool:
     return True
 
 
-def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Path) -> Case:
+def _named(built: list[tuple[Case, dict[str, Any] | None]]) -> list[Case]:
+    """Each case without a name of its own named by its SPEC, the example-input settings that
+    differ from the defaults, and every option that differs between the cases (an ``exporter``
+    too, where only one case sets it); options every case shares are left out."""
+    given = [named for _, named in built if named is not None]
+    keys = {key for named in given for key in named}
+    differing = [
+        key
+        for key in OPTION_KEYS
+        if key in keys and len({_option_text(named.get(key)) for named in given}) > 1
+    ]
+    cases = []
+    for case, named in built:
+        if named is not None:
+            shown = {key: named[key] for key in differing if key in named}
+            impl = case.options.impl if isinstance(case.options.impl, str) else None
+            case = replace(case, name=_summary(case.spec, impl, shown))
+        cases.append(case)
+    return cases
+
+
+def _option_text(value: Any) -> str:
+    """An option's value as a case name shows it: a list as ``export,compile``, not a repr."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(_option_text(item) for item in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _case(
+    where: str, values: dict[str, Any], device: str, dtype: str, path: Path
+) -> tuple[Case, dict[str, Any] | None]:
+    """The case, and the options it sets for its default name (None where it has a name of its
+    own)."""
     values = dict(values)
     name = values.pop("name", None)
     spec_text = values.pop("spec", None)
     impl = values.pop("impl", None)
     options = {key: values.pop(key) for key in OPTION_KEYS if key in values}
-    named = {key: options[key] for key in NAMED_OPTIONS if key in options}
+    named = {key: value for key, value in options.items() if key not in UNNAMED_OPTIONS}
     if "runtime" in options:
         options["runtimes"] = options.pop("runtime")
     options = {"device": device, "dtype": dtype, **options}
@@ -236,7 +272,7 @@ def _case(where: str, values: dict[str, Any], device: str, dtype: str, path: Pat
         raise MatrixFileError(f"{path}: {where}: {exc}") from None
     if name is not None and not isinstance(name, str):
         raise MatrixFileError(f"{path}: {where}: name must be a string")
-    return Case(name or _summary(spec, impl, named), spec, verify_options)
+    return Case(name or _summary(spec, impl), spec, verify_options), (None if name else named)
 
 
 def _available(where: str, device: Any, dtype: Any, path: Path) -> None:
@@ -265,7 +301,7 @@ def _summary(spec: RNNSpec, impl: str | None, named: Mapping[str, Any] | None = 
         )
         if value != DEFAULTS[key] and not implied and not (key == "seq_len" and spec.cell.is_cell):
             extras.append(f"{key}={value}")
-    extras += [f"{key}={value}" for key, value in (named or {}).items()]
+    extras += [f"{key}={_option_text(value)}" for key, value in (named or {}).items()]
     name = " ".join([spec.to_spec_string(), *extras])
     return f"{name} [{impl}]" if impl else name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -326,3 +327,43 @@ def test_inconclusive_is_counted_apart(tmp_path: Path) -> None:
     assert case is not None and case.find("failure") is None
     verdict = case.find("properties/property[@name='verdict']")
     assert verdict is not None and verdict.get("value") == "inconclusive"
+
+
+def test_case_names_carry_every_option_that_differs_readably(tmp_path: Path) -> None:
+    """A case with exporter = "legacy" was named "... runtime=onnx #2", and a list of runtimes
+    showed as "runtime=['export', 'compile']"."""
+    from rnninspect.matrix import load
+
+    path = tmp_path / "m.toml"
+    path.write_text(
+        '[[case]]\nspec = "nn.GRU(10, 20)"\nruntime = "onnx"\n'
+        '[[case]]\nspec = "nn.GRU(10, 20)"\nruntime = "onnx"\nexporter = "legacy"\n'
+        '[[case]]\nspec = "nn.GRU(10, 20)"\nruntime = ["export", "compile"]\n'
+        '[[case]]\nspec = "nn.GRU(10, 20)"\nruntime = "onnx"\natol = 0.001\ntimeout = 30\n'
+    )
+    names = [case.name for case in load(path)]
+    assert names == [
+        "nn.GRU(10, 20) runtime=onnx",
+        "nn.GRU(10, 20) runtime=onnx exporter=legacy",
+        "nn.GRU(10, 20) runtime=export,compile",
+        "nn.GRU(10, 20) atol=0.001 runtime=onnx",
+    ]
+    assert not any("#" in name or "[" in name for name in names)
+
+
+def test_one_case_is_one_case_and_junit_rounds_the_noise_floor(tmp_path: Path) -> None:
+    from xml.etree import ElementTree
+
+    from click.testing import CliRunner
+
+    from rnninspect.cli import main
+
+    path = tmp_path / "m.toml"
+    path.write_text('[[case]]\nspec = "nn.GRU(4, 8)"\natol = 0\nrtol = 0\n')
+    report = tmp_path / "r.xml"
+    result = CliRunner().invoke(main, ["matrix", str(path), "--junit-xml", str(report)])
+    assert "1 case in" in " ".join(result.stdout.split()), result.stdout
+    failure = ElementTree.parse(report).getroot().find(".//failure")
+    assert failure is not None and failure.text is not None
+    assert re.search(r"noise floor \d\.\d\de-\d\d;", failure.text), failure.text  # 1.02e-07
+    assert not re.search(r"\d\.\d{6,}", failure.text), failure.text  # not 1.0179851600566892e-07

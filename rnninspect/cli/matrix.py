@@ -121,7 +121,8 @@ def _confirm_size(cases: list[Any], jobs: int, yes: bool) -> None:
     seconds = shards.estimate(cases, jobs, shards.calibration())
     if len(cases) <= shards.ASK_CASES and seconds <= shards.ASK_SECONDS:
         return
-    size = f"{len(cases):,} cases, estimated {_duration(seconds)} with --jobs {jobs} here"
+    plural = "s" if len(cases) != 1 else ""
+    size = f"{len(cases):,} case{plural}, estimated {_duration(seconds)} with --jobs {jobs} here"
     if yes:
         click.echo(f"Note: {size}", err=True)
         return

@@ -30,7 +30,8 @@ def _matrix_summary(report: MatrixReport) -> str:
         text += " (allowed by --allow-inconclusive)"
     if report.skipped:
         text += f", {len(report.skipped)} skipped after the first failure (--fail-fast)"
-    return f"{text}; {total} cases in {report.seconds:.1f} s on {report.device} in {report.dtype}."
+    cases = f"{total} case" + ("s" if total != 1 else "")
+    return f"{text}; {cases} in {report.seconds:.1f} s on {report.device} in {report.dtype}."
 
 
 def _matrix_failures(report: MatrixReport) -> list[str]:

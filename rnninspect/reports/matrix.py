@@ -60,7 +60,7 @@ class CaseResult:
                 lines.append(
                     f"{row.tensor}: {row.verdict}, max_abs_err {c.max_abs_err:.3g} "
                     f"(atol {row.tolerance.atol:g}, rtol {row.tolerance.rtol:g}), "
-                    f"noise floor {row.noise_floor if row.noise_floor is not None else 'n/a'}; "
+                    f"noise floor {_rounded(row.noise_floor)}; "
                     f"{row.reason}"
                 )
         for result in self.report.runtimes:
@@ -149,3 +149,8 @@ class MatrixReport:
             "shard": self.shard,
             "ok": self.ok,
         }
+
+
+def _rounded(value: float | None) -> str:
+    """A measured error as the rows print theirs: three significant figures."""
+    return "n/a" if value is None or value != value else f"{value:.3g}"
