@@ -218,7 +218,7 @@ def _pitfalls(spec: RNNSpec, output: Any, h_n: Any) -> list[Pair]:
                 h_n(top - 1),
                 False,
                 f"the reverse direction reads from the end back to t=0: at the last step its "
-                f"output is its first step; its final state is output[0] (second half, {out}:)",
+                f"output is its first step; its final state is {output('0', half=f'{out}:')}",
             )
         )
     if spec.num_layers > 1:

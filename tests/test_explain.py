@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 
 import pytest
 import torch
@@ -42,6 +43,14 @@ def test_every_relation_holds_on_the_real_module(
     assert all(not r.holds and r.max_abs_err > 1e-3 for r in pitfalls), pitfalls
     assert report.ok
     assert len(report.h_n_rows) == layers * (2 if bidirectional else 1)
+    # every index a sentence names is checked on the module too: "its final state is X" must
+    # be the h_n row its relation compares (with batch_first, output[0] was sample 0)
+    with torch.no_grad():
+        module = torch_module(spec)
+        results = run_module(module, spec, example_inputs(spec))
+    for relation in pitfalls:
+        for named in re.findall(r"final state is (output\[[^\]]*\])", relation.note):
+            assert check(named, relation.rhs, results).holds, (named, relation.rhs)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
