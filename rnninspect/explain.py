@@ -52,8 +52,8 @@ def equations(spec: RNNSpec) -> list[str]:
             gate("f", 1, "sigmoid"),
             gate("g", 2, "tanh"),
             gate("o", 3, "sigmoid"),
-            f"c' = f * c + i * g    ({h})",
-            f"h' = o * tanh(c')    ({h})",
+            f"c' = f * c + i * g    none: element by element, {h} units",
+            f"h' = o * tanh(c')    none: element by element, {h} units",
         ]
         if spec.proj_size:
             lines.append(
@@ -65,7 +65,7 @@ def equations(spec: RNNSpec) -> list[str]:
             gate("r", 0, "sigmoid"),
             gate("z", 1, "sigmoid"),
             gate("n", 2, "tanh", hidden_term=reset),
-            f"h' = (1 - z) * n + z * h    ({h})",
+            f"h' = (1 - z) * n + z * h    none: element by element, {h} units",
             "the reset gate r scales W_hn h + b_hn, the hidden product with its bias, "
             "not h before the product",
         ]
@@ -90,6 +90,11 @@ def diagram(spec: RNNSpec, max_steps: int = 8) -> list[str]:
     Past ``max_steps`` steps the middle is elided.
     """
     if spec.cell.is_cell:
+        if spec.has_cell_state:
+            return [
+                "x ──→ [*] ──→ h1, c1    one step: the cell reads x, h0 and c0 and returns h1 "
+                "and c1"
+            ]
         return ["x ──→ [*] ──→ h1    one step: the cell reads x and h0 and returns h1"]
     steps = list(range(spec.seq_len))
     if len(steps) > max_steps:

@@ -181,3 +181,18 @@ def test_explain_is_exact_on_float64_too() -> None:
     )
     for lhs, rhs, expected, _ in relation_pairs(spec):
         assert check(lhs, rhs, results).holds == expected
+
+
+def test_element_wise_equations_name_no_weights_and_a_cell_returns_its_cell_state() -> None:
+    """explain of an LSTM printed "c' = f * c + i * g" with "weights: (100)", and an LSTMCell's
+    unrolled line said the cell returns h1 alone."""
+    lstm = equations(make_spec(cell="lstm", hidden_size=100))
+    update = next(line for line in lstm if line.startswith("c' ="))
+    equation, _, where = update.partition("    ")
+    assert equation == "c' = f * c + i * g" and where.startswith("none: element by element")
+    assert not any(line.rstrip().endswith("(100)") for line in lstm)
+    gru = equations(make_spec(cell="gru", hidden_size=7))
+    assert any(line.startswith("h' = (1 - z) * n + z * h    none:") for line in gru)
+    cell = " ".join(diagram(make_spec(cell="lstm_cell")))
+    assert "c0" in cell and "c1" in cell
+    assert "c0" not in " ".join(diagram(make_spec(cell="gru_cell")))
