@@ -343,3 +343,55 @@ def test_help_lists_only_what_diagnose_takes() -> None:
         main, ["diagnose", "nn.GRU(4, 8)", "--input-shape", "5,3,4", "--seq-len", "9"]
     )
     assert result.exit_code == 2 and "--seq-len has no meaning for diagnose" in result.stderr
+
+
+def _diagnosed(*args: str) -> dict[str, object]:
+    from click.testing import CliRunner
+
+    from rnninspect.cli import main
+
+    result = CliRunner().invoke(main, ["diagnose", *args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+def test_unsorted_lengths_say_what_was_assumed_and_both_fixes() -> None:
+    """Lengths 2,6,4 fit with enforce_sorted=False, which diagnose assumed without saying; the
+    user's script, on torch's default, fails. Both fixes named are checked here with torch."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    doc = _diagnosed(
+        "nn.GRU(8, 16, batch_first=True)", "--input-shape", "3,6,8", "--lengths", "2,6,4"
+    )
+    said = " ".join(doc["read_as"])  # type: ignore[arg-type]
+    assert "enforce_sorted=False" in said and "refuses lengths 2,6,4" in said
+    assert "torch.sort(lengths, descending=True)" in said and "x.index_select(0, order)" in said
+    x, lengths = torch.zeros(3, 6, 8), torch.tensor([2, 6, 4])
+    gru = torch.nn.GRU(8, 16, batch_first=True)
+    with pytest.raises(RuntimeError, match="sorted in decreasing order"):
+        pack_padded_sequence(x, lengths, batch_first=True)  # torch's default, as the user has it
+    gru(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))  # fix one
+    lengths, order = torch.sort(lengths, descending=True)  # fix two, as the line writes it
+    gru(pack_padded_sequence(x.index_select(0, order), lengths, batch_first=True))
+    sorted_doc = _diagnosed("nn.GRU(8, 16)", "--input-shape", "6,3,8", "--lengths", "6,4,2")
+    assert "enforce_sorted=True works too" in " ".join(sorted_doc["read_as"])  # type: ignore[arg-type]
+
+
+def test_shapes_that_fit_say_how_they_were_read_and_the_other_layout() -> None:
+    """A batch_first mix-up with no h0 fits: diagnose now says it read L=32, N=50, and that
+    batch_first=True fits these shapes too (torch runs both, as this test checks)."""
+    import torch
+
+    doc = _diagnosed("nn.GRU(64, 128, num_layers=2)", "--input-shape", "32,50,64")
+    said = " ".join(doc["read_as"])  # type: ignore[arg-type]
+    assert "L=32 (sequence length) · N=50 (batch) · H_in=64" in said
+    assert "batch_first=True" in said and "x.transpose(0, 1)" in said
+    x = torch.zeros(32, 50, 64)
+    for batch_first in (False, True):  # torch accepts both readings: only the user knows
+        torch.nn.GRU(64, 128, num_layers=2, batch_first=batch_first)(x)
+    square = _diagnosed("nn.GRU(4, 8)", "--input-shape", "1,5,4")
+    assert len(square["read_as"]) == 1  # type: ignore[arg-type]  # a batch of one: no doubt
+    flat = _diagnosed("nn.GRU(4, 8)", "--input-shape", "7,4")
+    assert "unbatched" in " ".join(flat["read_as"])  # type: ignore[arg-type]

@@ -21,6 +21,8 @@ def _torch_line(report: DiagnoseReport) -> str:
         return report.torch_note[0].upper() + report.torch_note[1:] + "."
     if not report.torch_ran and report.torch_error is None:
         return "torch was not run."
+    if report.torch_error is None and report.spec.lengths is not None:
+        return "torch ran these shapes, packed with enforce_sorted=False, without error."
     if report.torch_error is None:
         return "torch ran these shapes without error."
     return f"torch says: {report.torch_error}"
@@ -49,6 +51,8 @@ def diagnose_table(report: DiagnoseReport) -> RenderableType:
         parts.append(Text(f"  hint: {problem.hint}"))
     if report.problems:
         parts.append(Text(""))
+    if report.fits:
+        parts += [Text(line) for line in report.read_as]
     parts.append(Text(_torch_line(report), style="dim"))
     parts.append(Text(_diagnose_verdict(report), style="green" if report.fits else "bold red"))
     return Group(*parts)
@@ -71,5 +75,7 @@ def diagnose_markdown(report: DiagnoseReport) -> str:
         ]
         out.append(markdown_table(("tensor", "dim", "got", "expected", "meaning", "hint"), rows))
         out.append("\n")
+    if report.fits:
+        out += [f"{line}\n\n" for line in report.read_as]
     out.append(f"{_torch_line(report)}\n\n**{_diagnose_verdict(report)}**\n")
     return "".join(out)

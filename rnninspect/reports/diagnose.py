@@ -5,7 +5,7 @@ Plain dataclasses; ``to_dict()`` is the command's JSON. No torch import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rnninspect.spec import RNNSpec
@@ -25,6 +25,7 @@ class DiagnoseReport:
     torch_ran: bool
     torch_error: str | None
     torch_note: str | None = None
+    read_as: list[str] = field(default_factory=list)  # how the shapes were read, and assumed
 
     @property
     def fits(self) -> bool:
@@ -41,4 +42,5 @@ class DiagnoseReport:
             "torch_ran": self.torch_ran,
             "torch_error": self.torch_error,
             "torch_note": self.torch_note,
+            "read_as": self.read_as,
         }
