@@ -154,3 +154,43 @@ def test_meta_shapes_are_the_shapes_of_a_real_run(settings: dict[str, object]) -
             name: tuple(value.shape) for name, value in {**inputs, **produced}.items()
         }
     assert shapes["meta"] == shapes["cpu"]
+
+
+def test_a_long_sequence_on_the_meta_device_runs_torch_at_two_short_lengths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """shapes of nn.LSTM(10, 65536) at L=100,000 ran torch's meta forward one step at a time
+    for minutes. It now runs torch at L=2 and L=3 only, says so, and gives the shape model's
+    shapes at 100,000, checked at those two lengths."""
+    import rnninspect.api as api
+    from rnninspect.spec import make_spec
+
+    lengths_run: list[int] = []
+    forward = api._forward_shapes
+
+    def recorded(spec: object, device: str) -> object:
+        lengths_run.append(spec.seq_len)  # type: ignore[attr-defined]
+        return forward(spec, device)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "_forward_shapes", recorded)
+    spec = make_spec(cell="lstm", input_size=10, hidden_size=65536, seq_len=100_000)
+    report = api.inspect_shapes(spec)
+    assert lengths_run == [2, 3] and report.checked_at == (2, 3) and report.ok
+    shapes = {row.name: row.shape for row in report.tensors}
+    assert shapes["input"] == (100_000, 3, 10) and shapes["output"] == (100_000, 3, 65536)
+    assert report.to_dict()["checked_at_seq_len"] == [2, 3]
+    short = api.inspect_shapes(make_spec(cell="lstm", input_size=10, hidden_size=65536))
+    assert short.checked_at is None  # 5 steps: torch's own forward, at the length asked for
+
+
+def test_explain_checks_memory_before_it_runs_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rnninspect.api as api
+    from rnninspect.memory import MemoryLimitError
+    from rnninspect.spec import make_spec
+
+    def never(*args: object, **kwargs: object) -> object:
+        raise AssertionError("explain ran a forward pass before checking memory")
+
+    monkeypatch.setattr(api, "inspect_shapes", never)
+    with pytest.raises(MemoryLimitError):
+        api.explain(make_spec(cell="lstm", input_size=10, hidden_size=65536, seq_len=100_000))

@@ -82,6 +82,14 @@ def _memory_line(report: ShapesReport) -> str:
 
 def _source_line(report: ShapesReport) -> str:
     """Said under every shapes table: where its shapes come from."""
+    if report.checked_at is not None:
+        lengths = " and ".join(f"L={length}" for length in report.checked_at)
+        return (
+            f"Tensor shapes from rnninspect's shape model at L={report.spec.seq_len:,}: torch's "
+            f"meta forward steps through time one step at a time, so it ran at {lengths}, "
+            "where every shape matched the shape model's; parameters from torch's module on "
+            "the meta device."
+        )
     if report.computed_on == "meta":
         return (
             "Shapes from torch's own forward pass on the meta device: every shape computed, "

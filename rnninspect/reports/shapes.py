@@ -49,6 +49,9 @@ class ShapesReport:
     memory_limit: int
     warnings: list[str] = field(default_factory=list)
     computed_on: str = "meta"
+    # the sequence lengths torch's meta forward ran at, where the tensors' shapes at the length
+    # asked for are the shape model's (a long sequence); None where torch ran that length
+    checked_at: tuple[int, ...] | None = None
 
     @property
     def total_params(self) -> int:
@@ -74,6 +77,7 @@ class ShapesReport:
             "parameters": [_parameter_dict(row) for row in self.parameters],
             "total_params": self.total_params,
             "computed_on": self.computed_on,
+            "checked_at_seq_len": None if self.checked_at is None else list(self.checked_at),
             "memory": {
                 "parameters_bytes": self.memory.parameters,
                 "tensors_bytes": self.memory.tensors,
