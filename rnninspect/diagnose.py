@@ -164,8 +164,8 @@ def _packing_notes(spec: RNNSpec) -> list[str]:
     dim = 0 if spec.batch_first else 1
     return [
         f"{assumed}. torch's default is enforce_sorted=True, which refuses lengths {lengths}: "
-        "they are not in decreasing order (\"`lengths` array must be sorted in decreasing "
-        "order when `enforce_sorted` is True\"). Either pass enforce_sorted=False, or sort "
+        'they are not in decreasing order ("`lengths` array must be sorted in decreasing '
+        'order when `enforce_sorted` is True"). Either pass enforce_sorted=False, or sort '
         "the batch first: lengths, order = torch.sort(lengths, descending=True); "
         f"x = x.index_select({dim}, order)."
     ]
