@@ -446,7 +446,9 @@ def diagnose(
             )
     shapes = {"input": input_shape, "h0": h0, "c0": c0}
     found = versions(torch.__version__)
-    read_as = shapes_check.how_read(spec, input_shape)
+    from rnninspect.shape_reading import how_read
+
+    read_as = how_read(spec, input_shape)
     return DiagnoseReport(
         read, found, shapes, problems, torch_ran, torch_error, torch_note, read_as
     )

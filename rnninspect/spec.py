@@ -310,10 +310,8 @@ def _literal(node: ast.expr, name: str) -> Any:
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return -value if signs % 2 else value
-    try:
-        shown = ast.unparse(node)
-    except RecursionError:
-        shown = "-" * signs + "..."
+    # a long chain as text, where ast.unparse would recurse through it
+    shown = ast.unparse(node) if signs < 100 else "-" * signs + ast.unparse(operand)
     shown = shown if len(shown) <= 120 else shown[:120] + "..."
     raise SpecError(
         f"SPEC argument {name!r} must be a literal (number, string, True/False/None), got {shown!r}"

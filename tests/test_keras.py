@@ -184,3 +184,23 @@ def test_reset_after_is_a_gru_setting() -> None:
     result = CliRunner().invoke(main, ["keras", "nn.LSTM(4, 8)", "--no-reset-after"])
     assert result.exit_code == 2
     assert "--no-reset-after is a Keras GRU setting; nn.LSTM has no reset gate" in result.stderr
+
+
+@pytest.mark.parametrize("spec", ["nn.RNN(10, 2, 3)", "nn.GRU(10, 20, bidirectional=True)"])
+def test_the_weight_table_stays_a_table_at_80_columns(spec: str) -> None:
+    """At 80 columns (every pipe and CI log) the table fell back to stacked key: value records,
+    about 60 lines for 9 rows; wrapped cells keep it a table, and no word is cut short."""
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["keras", spec])
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0
+    assert any(
+        line.split() == ["Keras", "weight", "shape", "from", "torch", "shape", "how"]
+        for line in lines
+    )
+    assert not any(line.lstrip().startswith("Keras weight:") for line in lines)
+    assert all(len(line) <= 80 for line in lines) and "…" not in result.stdout
+    assert "recurrent_kernel" in result.stdout and "layer 0" in result.stdout
+    if "bidirectional" in spec:
+        assert "weight_hh_l0_reverse" in result.stdout
+    else:
+        assert len(lines) < 45

@@ -367,3 +367,15 @@ def test_one_case_is_one_case_and_junit_rounds_the_noise_floor(tmp_path: Path) -
     assert failure is not None and failure.text is not None
     assert re.search(r"noise floor \d\.\d\de-\d\d;", failure.text), failure.text  # 1.02e-07
     assert not re.search(r"\d\.\d{6,}", failure.text), failure.text  # not 1.0179851600566892e-07
+
+
+def test_the_results_stay_a_table_at_80_columns(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        '[matrix]\ncell = ["lstm", "gru"]\nnum_layers = [1, 2]\nbidirectional = [false, true]\n'
+    )
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["matrix", str(path)])
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and all(len(line) <= 80 for line in lines)
+    assert any(line.split()[:2] == ["case", "worst"] for line in lines if line.strip())
+    assert "…" not in result.stdout and "nn.GRU(10, 20, num_layers=2," in result.stdout

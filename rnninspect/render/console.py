@@ -67,12 +67,17 @@ _TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
 
 
 def _fit(renderable: RenderableType, width: int) -> RenderableType:
-    """A table too wide for ``width`` is stacked, one block per row, rather than squeezed until
-    rich cuts its cells or drops a column."""
+    """A table too wide for ``width`` stays a table where wrapping its cells (at spaces, in the
+    columns that allow it) fits it; only one that even wrapped would not fit is stacked, one
+    block per row, rather than squeezed until rich cuts its cells or drops a column."""
     if isinstance(renderable, Group):
         return Group(*(_fit(part, width) for part in renderable.renderables))
     if isinstance(renderable, Table) and _natural_width(renderable) > width:
-        return _stacked(renderable)
+        widths = _wrapped_widths(renderable, width)
+        if widths is None:
+            return _stacked(renderable)
+        for column, fixed in zip(renderable.columns, widths, strict=True):
+            column.width = fixed
     return renderable
 
 
@@ -80,6 +85,38 @@ def _natural_width(table: Table) -> int:
     """The width the table takes with no cell cut or wrapped."""
     wide = Console(width=100_000)
     return Measurement.get(wide, wide.options, table).maximum
+
+
+def _wrapped_widths(table: Table, width: int) -> list[int] | None:
+    """Column widths that fit the table in ``width`` with its cells wrapped at spaces and no
+    word cut: every column at least as wide as its longest word (the whole cell where it may
+    not wrap), the room left shared out where the lines are longest; None where not even that
+    fits. rich's own squeezing cuts words short with "…", so the widths are fixed here."""
+    lines = [[_as_text(cell).plain for cell in column.cells] for column in table.columns]
+    headers = [str(column.header) for column in table.columns]
+    longest = [
+        max((len(line) for text in [header, *cells] for line in text.splitlines()), default=0)
+        for header, cells in zip(headers, lines, strict=True)
+    ]
+    shortest = [
+        full
+        if column.no_wrap
+        else max((len(word) for text in [header, *cells] for word in text.split()), default=0)
+        for column, header, cells, full in zip(table.columns, headers, lines, longest, strict=True)
+    ]
+    room = width - (_natural_width(table) - sum(longest))  # less borders and padding
+    if sum(shortest) > room:
+        return None
+    widths = list(shortest)
+    spare = room - sum(widths)
+    while spare > 0:  # one column at a time, the one furthest from its full width
+        gaps = [full - now for full, now in zip(longest, widths, strict=True)]
+        widest = max(range(len(gaps)), key=gaps.__getitem__)
+        if gaps[widest] <= 0:
+            break
+        widths[widest] += 1
+        spare -= 1
+    return widths
 
 
 def _stacked(table: Table) -> RenderableType:

@@ -21,16 +21,21 @@ from rnninspect.spec import RNNSpec
 if TYPE_CHECKING:
     from rnninspect.keras import WeightMap
 
-KERAS_HEADER = ("layer", "Keras weight", "shape", "from torch", "shape ", "how")
+KERAS_HEADER = ("Keras weight", "shape", "from torch", "shape ", "how")
 
 
 def keras_rows(spec: RNNSpec, mapping: list[WeightMap]) -> list[tuple[str, ...]]:
+    """One row per Keras weight, under a heading row per layer and direction (as the
+    parameter table of ``shapes`` groups them), which keeps the table within 80 columns."""
     rows: list[tuple[str, ...]] = []
+    heading = None
     for row in mapping:
-        where = f"{row.layer} {row.direction}" if spec.bidirectional else str(row.layer)
+        where = f"layer {row.layer}" + (f" {row.direction}" if spec.bidirectional else "")
+        if not spec.cell.is_cell and where != heading:
+            rows.append((where, "", "", "", ""))
+            heading = where
         rows.append(
             (
-                where,
                 row.keras,
                 shape_text(row.keras_shape) if row.keras_shape else "-",
                 " + ".join(row.torch),
