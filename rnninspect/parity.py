@@ -240,6 +240,7 @@ class ParityRow:
     verdict: str
     reason: str
     baseline: Comparison | None = None
+    finding: str | None = None  # a failing row's error as a whole (rnninspect.findings)
 
     @property
     def ok(self) -> bool:
@@ -265,6 +266,7 @@ class ParityRow:
             "worst_index": None if c.worst is None else list(c.worst),
             "worst_actual": _number(c.actual),
             "worst_expected": _number(c.expected),
+            "finding": self.finding,
         }
         if self.baseline is not None:
             entry["torch_max_abs_err"] = _number(self.baseline.max_abs_err)

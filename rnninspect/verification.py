@@ -27,6 +27,7 @@ from rnninspect.build import (
     torch_warnings,
     upstream_gradients,
 )
+from rnninspect.findings import finding, gate_of_step
 from rnninspect.impl import Factory, build, load_factory
 from rnninspect.noise import EXTRA_RUNS, perturbed_floors
 from rnninspect.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
@@ -276,7 +277,21 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 base = compare(
                     baseline.rows().get(name), judged_against.rows().get(name), tolerance
                 )
-            rows.append(judge(name, comparison, tolerance, evidence_of[name], base))
+            row = judge(name, comparison, tolerance, evidence_of[name], base)
+            if row.verdict == "fail":
+                found = finding(
+                    spec, name, tested.rows().get(name), judged_against.rows().get(name), tolerance
+                )
+                row = dataclasses.replace(row, finding=found)
+            rows.append(row)
+
+        forward = ("output", "h_n", "c_n", "h1", "c1")
+        if any(row.verdict == "fail" and row.tensor in forward for row in rows):
+            gate = gate_of_step(
+                spec, lambda one, x: call_module(under_test, one, x, what), state_dict
+            )
+            if gate is not None:
+                notes.append(gate[0].upper() + gate[1:] + ".")
 
         checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)
 

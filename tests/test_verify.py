@@ -706,3 +706,51 @@ def test_perturbed_runs_of_a_calm_recurrence_stay_at_rounding() -> None:
     floors = perturbed_floors(spec, module, inputs, upstream, cpu, torch.float32, exact)
     assert set(floors) == set(exact.rows())
     assert all(value is not None and 0 < value < 1e-4 for value in floors.values()), floors
+
+
+def _rows(document: dict[str, object]) -> dict[str, dict[str, object]]:
+    rows = document["parity"]
+    assert isinstance(rows, list)
+    return {row["tensor"]: row for row in rows}
+
+
+def test_a_square_output_returned_transposed_is_said_to_be() -> None:
+    """With L = N the shapes cannot show a (N, L, ...) output: the row says it matches the
+    reference transposed (checked here on torch's module by this test's own code)."""
+    import torch
+
+    from tests.impls.broken import TransposedGRU
+
+    torch.manual_seed(0)
+    gru, wrong = torch.nn.GRU(4, 8), TransposedGRU(4, 8)
+    wrong.load_state_dict(gru.state_dict())
+    x = torch.randn(5, 5, 4)
+    with torch.no_grad():
+        assert torch.equal(wrong(x)[0].transpose(0, 1), gru(x)[0])
+    code, doc = run_json(
+        "nn.GRU(4, 8)", "--batch", "5", "--seq-len", "5", "--impl", f"{BROKEN}:TransposedGRU"
+    )
+    assert code == 1
+    finding = str(_rows(doc)["output"]["finding"])
+    assert "first two dimensions swapped" in finding and "(N, L, ...)" in finding
+
+
+def test_a_fault_in_one_gates_bias_names_that_gate() -> None:
+    """A forget-gate bias fault pointed the worst element at gate g; one step of the
+    implementation is now set beside the reference's, and the gate whose shift explains it is
+    named. torch's own module, and a fault in no single gate, name none."""
+    code, doc = run_json("nn.LSTM(4, 8)", "--impl", f"{BROKEN}:ForgetBiasLSTM")
+    notes = " ".join(doc["notes"])  # type: ignore[arg-type]
+    assert code == 1 and "shift of gate f's pre-activation" in notes
+    code, doc = run_json("nn.LSTM(4, 8)")
+    assert code == 0 and not any("shift of gate" in n for n in doc["notes"])  # type: ignore[union-attr]
+
+
+def test_packed_gradients_failing_for_short_sequences_say_which_samples() -> None:
+    code, doc = run_json(
+        "nn.LSTM(4, 8)", "--lengths", "5,3,2", "--impl", f"{BROKEN}:EarlyEndsDetachedLSTM"
+    )
+    assert code == 1
+    finding = str(_rows(doc)["grad:h0"]["finding"])
+    assert "samples 0 (length 5) pass; samples 1, 2 (lengths 3, 2) fail" in finding
+    assert "only sequences shorter than the longest fail" in finding

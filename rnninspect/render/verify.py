@@ -71,7 +71,8 @@ def _failures(report: VerifyReport) -> list[str]:
                         f"{row.tolerance.atol:g}, rtol {row.tolerance.rtol:g})"
                     )
             where += ";"
-        lines.append(f"{row.tensor} fails{where or ':'} {row.reason}")
+        found = f"; {row.finding}" if row.finding else ""
+        lines.append(f"{row.tensor} fails{where or ':'} {row.reason}{found}")
     by_reason: dict[str, list[str]] = {}
     for row in inconclusive:
         by_reason.setdefault(row.reason, []).append(row.tensor)

@@ -69,3 +69,40 @@ class Wrapped(nn.Module):
 
     def forward(self, x: Any, state: Any = None) -> Any:
         return self.lstm(x, state)
+
+
+class TransposedGRU(nn.GRU):
+    """Returns the output with its first two dimensions swapped, as code that mixes up
+    batch_first does; with L = N the shape is the expected one."""
+
+    def forward(self, x, hx=None):  # type: ignore[no-untyped-def]
+        output, h_n = super().forward(x, hx)
+        return output.transpose(0, 1), h_n
+
+
+class ForgetBiasLSTM(nn.LSTM):
+    """Adds 0.5 to the forget gate's pre-activation of every layer: a fault in one gate's
+    bias, as a hand-written kernel that adds a forget bias twice has."""
+
+    def forward(self, x, hx=None):  # type: ignore[no-untyped-def]
+        from torch.func import functional_call
+
+        shifted = {}
+        for name, value in self.named_parameters():
+            if name.startswith("bias_ih"):
+                offset = torch.zeros_like(value)
+                offset[self.hidden_size : 2 * self.hidden_size] = 0.5
+                value = value + offset
+            shifted[name] = value
+        return functional_call(nn.LSTM(**self._settings()), shifted, (x, hx))
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "bidirectional": self.bidirectional,
+            "proj_size": self.proj_size,
+        }
