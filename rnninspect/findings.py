@@ -144,6 +144,16 @@ FIT_LEFT, FIT_MARGIN = 0.05, 4.0
 Step = Callable[[RNNSpec, Mapping[str, Tensor]], dict[str, Tensor]]
 
 
+def gate_notes(
+    spec: RNNSpec, failing: set[str], step: Step, state: Mapping[str, Tensor]
+) -> list[str]:
+    """The note naming the gate at fault (:func:`gate_of_step`), where a forward row fails."""
+    if not failing & {"output", "h_n", "c_n", "h1", "c1"}:
+        return []
+    gate = gate_of_step(spec, step, state)
+    return [] if gate is None else [gate[0].upper() + gate[1:] + "."]
+
+
 def gate_of_step(spec: RNNSpec, step: Step, state: Mapping[str, Tensor]) -> str | None:
     """Which gate's pre-activation is off in one step of the implementation (layer 0, forward),
     or None where no single gate's shift explains the difference (or it is no LSTM or GRU).

@@ -27,7 +27,7 @@ from rnninspect.build import (
     torch_warnings,
     upstream_gradients,
 )
-from rnninspect.findings import finding, gate_of_step
+from rnninspect.findings import finding, gate_notes
 from rnninspect.impl import Factory, build, load_factory
 from rnninspect.noise import EXTRA_RUNS, perturbed_floors
 from rnninspect.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
@@ -285,13 +285,9 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                 row = dataclasses.replace(row, finding=found)
             rows.append(row)
 
-        forward = ("output", "h_n", "c_n", "h1", "c1")
-        if any(row.verdict == "fail" and row.tensor in forward for row in rows):
-            gate = gate_of_step(
-                spec, lambda one, x: call_module(under_test, one, x, what), state_dict
-            )
-            if gate is not None:
-                notes.append(gate[0].upper() + gate[1:] + ".")
+        failing = {row.tensor for row in rows if row.verdict == "fail"}
+        step = lambda one, x: call_module(under_test, one, x, what)  # noqa: E731
+        notes += gate_notes(spec, failing, step, state_dict)
 
         checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)
 
