@@ -212,11 +212,10 @@ def _session(
     version = getattr(onnxruntime, "__version__", "?")
     detail = f"ONNX Runtime {version} on {providers[0]}{said}"
     artifact = source if isinstance(source, bytes) else None
-    prepared = Prepared(run, False, detail, {}, artifact, ".onnx")
-    prepared.zero_state = bool(missing)
-    if outputs_as is not None:
-        prepared.results = tuple(name for name in out_names if name in outputs_as.values())
-    return prepared
+    given = None if outputs_as is None else tuple(n for n in out_names if n in outputs_as.values())
+    return Prepared(
+        run, False, detail, {}, artifact, ".onnx", zero_state=bool(missing), results=given
+    )
 
 
 def _pairs(named: Mapping[str, str]) -> str:
