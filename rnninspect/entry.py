@@ -21,7 +21,7 @@ def _interrupted_early(signum: int, frame: object) -> None:
 
 signal.signal(signal.SIGINT, _interrupted_early)
 
-from rnninspect.signals import EXIT_INTERRUPTED, install, interrupted_line  # noqa: E402
+from rnninspect.signals import exit_interrupted, install, interrupted_line  # noqa: E402
 
 
 def entry(prog_name: str | None = None) -> None:
@@ -35,5 +35,5 @@ def entry(prog_name: str | None = None) -> None:
         from rnninspect.cli import main
     except KeyboardInterrupt:
         sys.stderr.write(interrupted_line())
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        exit_interrupted()
     main(prog_name=prog_name)

@@ -60,6 +60,22 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
+def exit_interrupted() -> None:
+    """End the process with exit 130 now, once its line is written. Not by ``sys.exit``:
+    CPython marks a KeyboardInterrupt that passed through an import (torch's, say) as
+    unhandled even where it was caught, and at exit kills its own process with SIGINT, so the
+    shell would see -2 (or 130 + a kill) instead of the 130 this says."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_INTERRUPTED)
+
+
 def stop() -> None:
     """End the process now as interrupted: no half-written file stays, one line on stderr."""
     from rnninspect.output import remove_pending

@@ -88,6 +88,10 @@ class RNNInspectGroup(click.Group):
             )
             code = EXIT_INTERNAL
         code = _flushed(code)
+        if standalone_mode and code == EXIT_INTERRUPTED:
+            from rnninspect.signals import exit_interrupted
+
+            exit_interrupted()
         if standalone_mode:
             sys.exit(code)
         return code
