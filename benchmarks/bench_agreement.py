@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from rnninspect.bench import bench
-from rnninspect.options import BenchOptions
-from rnninspect.spec import make_spec
+from rnninspect.commands.bench import bench
+from rnninspect.core.options import BenchOptions
+from rnninspect.model.spec import make_spec
 
 BAND = 0.30
 

@@ -13,10 +13,10 @@ import sys
 
 import torch
 
-from rnninspect.bench import bench, sweep
-from rnninspect.options import BenchOptions
+from rnninspect.commands.bench import bench, sweep
+from rnninspect.core.options import BenchOptions
+from rnninspect.model.spec import make_spec
 from rnninspect.render.bench import bench_markdown
-from rnninspect.spec import make_spec
 
 SIZES = {"small": (32, 32, 8, 20), "medium": (128, 128, 16, 50), "large": (256, 512, 32, 100)}
 

@@ -13,9 +13,9 @@ import sys
 
 import torch
 
-from rnninspect.options import VerifyOptions
-from rnninspect.spec import make_spec
-from rnninspect.verification import verify
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.options import VerifyOptions
+from rnninspect.model.spec import make_spec
 
 CONFIGS = {
     "LSTM 2x bidir": dict(

@@ -19,8 +19,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from rnninspect.memory import estimate  # noqa: E402
-from rnninspect.spec import resolve  # noqa: E402
+from rnninspect.model.memory import estimate  # noqa: E402
+from rnninspect.model.spec import resolve  # noqa: E402
 
 #: (command, SPEC, options): what each run does, and the CONFIG it describes.
 GRID = [

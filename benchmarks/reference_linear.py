@@ -20,10 +20,10 @@ from unittest import mock
 
 import torch
 
-from rnninspect.build import example_inputs, torch_module, upstream_gradients
+from rnninspect.core.build import example_inputs, torch_module, upstream_gradients
+from rnninspect.core.runs import reference_side, run_with_grads
+from rnninspect.model.spec import make_spec
 from rnninspect.reference import recurrence
-from rnninspect.runs import reference_side, run_with_grads
-from rnninspect.spec import make_spec
 
 
 class _Indexed:

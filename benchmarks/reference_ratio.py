@@ -14,9 +14,9 @@ import sys
 
 import torch
 
-from rnninspect.bench import bench
-from rnninspect.options import BenchOptions
-from rnninspect.spec import make_spec
+from rnninspect.commands.bench import bench
+from rnninspect.core.options import BenchOptions
+from rnninspect.model.spec import make_spec
 
 GOAL = 3.5
 

@@ -20,9 +20,9 @@ from collections import Counter
 
 import torch
 
-from rnninspect.options import VerifyOptions
-from rnninspect.spec import CellKind, make_spec
-from rnninspect.verification import verify
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.options import VerifyOptions
+from rnninspect.model.spec import CellKind, make_spec
 
 
 def random_spec(rng: random.Random) -> dict[str, object]:

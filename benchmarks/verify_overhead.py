@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnninspect.build import example_inputs, run_module, torch_module, upstream_gradients
-from rnninspect.options import VerifyOptions
-from rnninspect.runs import reference_side, run_with_grads
-from rnninspect.spec import RNNSpec, make_spec
-from rnninspect.verification import verify
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.build import example_inputs, run_module, torch_module, upstream_gradients
+from rnninspect.core.options import VerifyOptions
+from rnninspect.core.runs import reference_side, run_with_grads
+from rnninspect.model.spec import RNNSpec, make_spec
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "LSTM(128, 256, num_layers=2, bidirectional=True), batch 32, seq_len 100": dict(

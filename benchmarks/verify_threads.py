@@ -1,5 +1,5 @@
 """verify on one CPU thread against two, across sizes, measured in one run: the data behind
-``rnninspect/threads.py``'s choice (one thread under 50 MFLOP per layer-step).
+``rnninspect/core/threads.py``'s choice (one thread under 50 MFLOP per layer-step).
 
     python benchmarks/verify_threads.py [--repeat 3]
 """
@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from rnninspect.options import VerifyOptions
-from rnninspect.shapes import flop_count, layer_steps
-from rnninspect.spec import make_spec
-from rnninspect.verification import verify
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.options import VerifyOptions
+from rnninspect.model.shapes import flop_count, layer_steps
+from rnninspect.model.spec import make_spec
 
 SIZES = ((20, 3), (64, 8), (128, 16), (256, 32), (512, 32))
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from rnninspect.api import inspect_shapes, verify
-    from rnninspect.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
+    from rnninspect.model.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
 
 __all__ = [
     "CellKind",
@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name in ("CellKind", "RNNSpec", "SpecError", "make_spec", "resolve"):
-        from rnninspect import spec
+        from rnninspect.model import spec
 
         return getattr(spec, name)
     raise AttributeError(f"module 'rnninspect' has no attribute {name!r}")

@@ -10,8 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnninspect import memory
-from rnninspect.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.core.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.model import memory
+from rnninspect.model.shapes import layer_steps, parameter_shapes, tensor_shapes
+from rnninspect.model.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 from rnninspect.reports.common import versions
 from rnninspect.reports.convert import ConvertedModule, ConvertReport
 from rnninspect.reports.diagnose import DiagnoseReport
@@ -20,8 +22,6 @@ from rnninspect.reports.infer import InferReport
 from rnninspect.reports.keras import KerasReport
 from rnninspect.reports.shapes import Measured, ShapesReport
 from rnninspect.reports.verify import VerifyReport
-from rnninspect.shapes import layer_steps, parameter_shapes, tensor_shapes
-from rnninspect.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 
 #: The most layer-steps shapes runs on the meta device, where each takes 2-7 ms (packed input).
 MAX_META_STEPS = 100_000
@@ -154,8 +154,8 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
     ``tf32``, ``timing`` (default False here) and ``max_memory``.
     """
     # imported here: verification brings torch.utils.benchmark, which `shapes` does not need
-    from rnninspect.options import VerifyOptions
-    from rnninspect.verification import verify as run_verify
+    from rnninspect.commands.verify.verification import verify as run_verify
+    from rnninspect.core.options import VerifyOptions
 
     option_names = {f.name for f in dataclasses.fields(VerifyOptions)}
     options = {key: settings.pop(key) for key in list(settings) if key in option_names}
@@ -170,9 +170,9 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
 def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
     """Every recurrent module in a checkpoint (``.pt``, ``.pth``, ``.bin``, ``.safetensors``,
     ``.npz``), weights stored through torch's reparametrisations rebuilt."""
-    from rnninspect.checkpoint import load_shapes
-    from rnninspect.infer import infer_modules
-    from rnninspect.reparam import rebuild
+    from rnninspect.commands.infer import infer_modules
+    from rnninspect.files.checkpoint import load_shapes
+    from rnninspect.files.reparam import rebuild
 
     tensors, notes = rebuild(load_shapes(Path(path), max_memory))
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
@@ -189,9 +189,9 @@ def trained(
 ) -> tuple[RNNSpec, dict[str, Tensor]]:
     """``--weights FILE --prefix P``: the module's configuration (weights first, the given
     settings for what they do not record) and its state dict under torch's own names."""
-    from rnninspect.checkpoint import dense, load_tensors
-    from rnninspect.infer import infer_modules, select, spec_with_weights
-    from rnninspect.reparam import rebuild
+    from rnninspect.commands.infer import infer_modules, select, spec_with_weights
+    from rnninspect.files.checkpoint import dense, load_tensors
+    from rnninspect.files.reparam import rebuild
 
     tensors, _ = rebuild(load_tensors(Path(path), max_memory))
     shapes = {name: tuple(value.shape) for name, value in tensors.items()}
@@ -209,7 +209,7 @@ def trained(
 def explain(spec: RNNSpec) -> ExplainReport:
     """The equations, shapes and unrolled network of a spec, with every relation between output
     and the final state checked on the real module."""
-    from rnninspect import explain as text
+    from rnninspect.commands import explain as text
 
     needed = memory.estimate(spec).shapes  # before anything runs, even on the meta device
     memory.check(needed, memory.default_limit(), f"nn.{spec.cell.torch_name} with these sizes")
@@ -230,8 +230,8 @@ def keras(spec: RNNSpec, check: bool = False, reset_after: bool = True) -> Keras
     ``check``, both run on the same weights and input, Keras's results judged against the
     float64 reference row by row. ``reset_after=False`` maps a GRU to Keras's variant of that
     name, which no torch module computes: it is judged against the reference's variant."""
-    from rnninspect import keras as mapping
-    from rnninspect.runs import reference_side
+    from rnninspect.commands.keras import mapping
+    from rnninspect.core.runs import reference_side
 
     report = KerasReport(
         spec,
@@ -271,16 +271,17 @@ def convert(
 ) -> ConvertReport:
     """The recurrent weights of ``file`` (a torch checkpoint, or a ``.keras`` or ``.weights.h5``
     file) in the other framework's format, written to ``output`` only once every converted
-    module has been run in both frameworks and matched (see :mod:`rnninspect.convert`).
+    module has been run in both frameworks and matched (see
+    :mod:`rnninspect.commands.keras.convert`).
 
     A ``.weights.h5`` file holds no settings: ``architecture`` (the model's JSON) gives them;
     without it, only ``assume_defaults`` converts it, and each module is then ``unchecked``.
     """
-    from rnninspect import convert as files
-    from rnninspect import keras as mapping
-    from rnninspect import output as out
-    from rnninspect.checkpoint import CheckpointError
-    from rnninspect.output import unreadable
+    from rnninspect.commands.keras import convert as files
+    from rnninspect.commands.keras import mapping
+    from rnninspect.files import output as out
+    from rnninspect.files.checkpoint import CheckpointError
+    from rnninspect.files.output import unreadable
 
     source = Path(file)
     problem = unreadable(source)
@@ -343,7 +344,7 @@ def _to_keras_rows(pair: Any) -> list[Any]:
     """torch's module holding the checkpoint's weights and the Keras layers read back from the
     file written, on the same input and random initial state, Keras judged against torch row by
     row (in float64 where the weights are, else float32)."""
-    from rnninspect import keras as mapping
+    from rnninspect.commands.keras import mapping
 
     dtype = torch.float64 if pair.state_dtype == torch.float64 else torch.float32
     with torch.no_grad():
@@ -359,7 +360,7 @@ def _to_torch_rows(keras: Any, pair: Any) -> list[Any]:
     """The user's own Keras layers, as loaded, and torch's module read back from the state dict
     written, on the same sequence from a zero state (as the model runs its layers): each
     output of the layers judged against the torch result it stands for."""
-    from rnninspect import keras_check as check
+    from rnninspect.commands.keras import check
 
     dtype = pair.state_dtype
     with torch.no_grad():
@@ -387,7 +388,7 @@ def _judged(
 ) -> list[Any]:
     """Keras's results judged row by row against ``expected``, at ``dtype``'s tolerance (no
     noise floor: the rows are pass or fail)."""
-    from rnninspect.parity import compare_rows, default_tolerance, judge
+    from rnninspect.core.parity import compare_rows, default_tolerance, judge
 
     tolerance = default_tolerance(dtype)
     compared = compare_rows(found, expected, tolerance, dtype)
@@ -408,8 +409,8 @@ def diagnose(
     """
     import math
 
-    from rnninspect import diagnose as shapes_check
-    from rnninspect.probe import torch_verdict
+    from rnninspect.commands.diagnose import diagnose as shapes_check
+    from rnninspect.commands.diagnose.probe import torch_verdict
 
     lengths = spec.lengths
     problems = shapes_check.diagnose(spec, input_shape, h0, c0, lengths)
@@ -446,7 +447,7 @@ def diagnose(
             )
     shapes = {"input": input_shape, "h0": h0, "c0": c0}
     found = versions(torch.__version__)
-    from rnninspect.shape_reading import how_read
+    from rnninspect.commands.diagnose.reading import how_read
 
     read_as = how_read(spec, input_shape)
     return DiagnoseReport(

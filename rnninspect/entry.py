@@ -21,7 +21,7 @@ def _interrupted_early(signum: int, frame: object) -> None:
 
 signal.signal(signal.SIGINT, _interrupted_early)
 
-from rnninspect.signals import exit_interrupted, install, interrupted_line  # noqa: E402
+from rnninspect.base.signals import exit_interrupted, install, interrupted_line  # noqa: E402
 
 
 def entry(prog_name: str | None = None) -> None:

@@ -15,8 +15,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from rnninspect.model.spec import RNNSpec
 from rnninspect.reports.verify import VerifyReport
-from rnninspect.spec import RNNSpec
 
 __all__ = ["assert_matches_torch"]
 

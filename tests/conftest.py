@@ -28,8 +28,8 @@ def runner() -> CliRunner:
 def keras() -> Any:
     """Keras on the torch backend, as rnninspect loads it; the test is skipped without it
     (``.ci/run`` fails on such a skip, since CI installs the extra)."""
-    from rnninspect.devices import Unavailable
-    from rnninspect.keras import import_keras
+    from rnninspect.commands.keras.mapping import import_keras
+    from rnninspect.core.devices import Unavailable
 
     try:
         return import_keras()

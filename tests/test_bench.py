@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
+from rnninspect.model.shapes import flop_count
+from rnninspect.model.spec import make_spec
 from rnninspect.reports.bench import growth_exponent
-from rnninspect.shapes import flop_count
-from rnninspect.spec import make_spec
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -161,7 +161,7 @@ def test_a_slow_call_is_timed_in_enough_blocks_for_a_spread() -> None:
     blocks are timed, so every timing has a spread."""
     import time
 
-    from rnninspect.timing import MIN_BLOCKS, measure
+    from rnninspect.core.timing import MIN_BLOCKS, measure
 
     timing = measure(lambda: time.sleep(0.005), min_run_time=1e-6)
     assert timing.blocks == MIN_BLOCKS and timing.iqr_ms is not None and timing.iqr_ms > 0
@@ -175,7 +175,7 @@ def test_quick_timing_blocks_fast_calls_and_synchronizes_around_each_block() -> 
     around each block rather than around each call; a slow call is a block of its own."""
     import time
 
-    from rnninspect.timing import MIN_BLOCKS, measure_quickly, ratio_rounds
+    from rnninspect.core.timing import MIN_BLOCKS, measure_quickly, ratio_rounds
 
     calls, syncs = [0], [0]
 
@@ -203,7 +203,7 @@ def test_a_quick_timing_takes_a_slow_call_already_made_instead_of_making_it_agai
     (1 run, no spread)."""
     import torch
 
-    from rnninspect.timing import Timing, time_sides
+    from rnninspect.core.timing import Timing, time_sides
 
     def forward(x: object) -> dict[str, torch.Tensor]:
         return {"output": torch.ones(2, requires_grad=True) * 2}
@@ -230,7 +230,7 @@ def test_a_quick_timing_takes_a_slow_call_already_made_instead_of_making_it_agai
 def _points(ratios: list[float], spread: float) -> list[object]:
     from types import SimpleNamespace
 
-    from rnninspect.timing import Timing
+    from rnninspect.core.timing import Timing
 
     timing = Timing(median_ms=1.0, iqr_ms=spread, runs=10, blocks=10)
     return [
@@ -242,7 +242,7 @@ def _points(ratios: list[float], spread: float) -> list[object]:
 
 
 def test_a_sweep_whose_ratio_zigzags_beyond_its_spread_is_warned_about() -> None:
-    from rnninspect.bench import unsteady_ratio
+    from rnninspect.commands.bench import unsteady_ratio
 
     assert unsteady_ratio(_points([1.5, 2.0, 2.6, 3.1], 0.01)) is None  # a trend
     warning = unsteady_ratio(_points([1.5, 3.0, 1.4, 2.9], 0.01))  # type: ignore[arg-type]

@@ -244,8 +244,8 @@ def test_shapes_does_not_import_what_only_verify_and_bench_need() -> None:
     probe = (
         "import sys; from rnninspect.cli import main; "
         "main(['shapes', '--format', 'json'], standalone_mode=False); "
-        "print(sorted(m for m in ('torch.utils.benchmark', 'rnninspect.verification') "
-        "if m in sys.modules))"
+        "print(sorted(m for m in ('torch.utils.benchmark', "
+        "'rnninspect.commands.verify.verification') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -13,8 +13,8 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from rnninspect import keras as mapping
 from rnninspect.cli import main
+from rnninspect.commands.keras import mapping
 
 #: Every family with and without bias, one-way and bidirectional, of one and two layers.
 VARIANTS = [

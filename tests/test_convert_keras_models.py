@@ -117,7 +117,7 @@ def test_a_broken_conversion_is_caught_on_the_users_own_layers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keras: Any
 ) -> None:
     """The check runs the model's layers, so a wrong gate order fails and writes nothing."""
-    from rnninspect import keras as mapping
+    from rnninspect.commands.keras import mapping
 
     x = keras.Input((None, 4))
     keras.Model(x, keras.layers.GRU(5, name="g")(x)).save(tmp_path / "m.keras")

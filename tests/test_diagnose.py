@@ -10,12 +10,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnninspect import diagnose as diagnose_module
-from rnninspect import probe as probe_module
 from rnninspect.cli import main
-from rnninspect.diagnose import diagnose, parse_shape
-from rnninspect.probe import torch_verdict
-from rnninspect.spec import SpecError, make_spec
+from rnninspect.commands.diagnose import diagnose as diagnose_module
+from rnninspect.commands.diagnose import probe as probe_module
+from rnninspect.commands.diagnose.diagnose import diagnose, parse_shape
+from rnninspect.commands.diagnose.probe import torch_verdict
+from rnninspect.model.spec import SpecError, make_spec
 
 
 def run(*args: str) -> tuple[int, dict[str, object]]:
@@ -240,8 +240,8 @@ def test_every_proposed_fix_fits_torch(
     the changed shapes then fit entirely, torch runs them."""
     import torch
 
-    from rnninspect.build import torch_module
-    from rnninspect.shapes import tensor_shapes
+    from rnninspect.core.build import torch_module
+    from rnninspect.model.shapes import tensor_shapes
 
     settings_ = {"cell": cell, "input_size": 4, "hidden_size": 6, "batch": batch}
     if not cell.endswith("_cell"):

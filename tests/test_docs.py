@@ -104,7 +104,7 @@ def test_every_keras_and_convert_json_key_is_in_json_md(tmp_path: Path, keras: o
 
 
 def test_the_impl_constructor_calls_in_cli_md_are_the_ones_made() -> None:
-    from rnninspect.spec import CellKind, make_spec
+    from rnninspect.model.spec import CellKind, make_spec
 
     text = (DOCS / "cli.md").read_text()
     for cell in CellKind:
@@ -118,7 +118,7 @@ def test_an_impl_receives_exactly_those_keywords(cell: str, tmp_path: Path) -> N
     from torch import nn
 
     import rnninspect
-    from rnninspect.spec import make_spec
+    from rnninspect.model.spec import make_spec
 
     seen = tmp_path / "seen.jsonl"  # the factory runs in verify's child process: it writes
 

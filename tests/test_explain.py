@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.text import Text
 
 from rnninspect.api import explain
-from rnninspect.build import example_inputs, run_module, torch_module
 from rnninspect.cli import main
-from rnninspect.explain import check, diagram, equations, relation_pairs
-from rnninspect.spec import make_spec
+from rnninspect.commands.explain import check, diagram, equations, relation_pairs
+from rnninspect.core.build import example_inputs, run_module, torch_module
+from rnninspect.model.spec import make_spec
 
 GRID = list(itertools.product(("rnn", "lstm", "gru"), (False, True), (False, True), (1, 2, 3)))
 

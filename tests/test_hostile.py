@@ -605,7 +605,7 @@ def test_every_option_on_every_class_works_end_to_end_or_is_refused(
     """Either the configuration is refused up front (exit 2, one line), or shapes agrees with
     torch and verify passes: never a configuration that half works."""
     import rnninspect
-    from rnninspect.spec import SpecError, make_spec
+    from rnninspect.model.spec import SpecError, make_spec
 
     settings_ = {
         "cell": cell,

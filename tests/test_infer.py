@@ -191,7 +191,7 @@ def test_unreadable_and_oversized_files_exit_2(tmp_path: Path) -> None:
 
 
 def test_old_torch_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rnninspect import checkpoint
+    from rnninspect.files import checkpoint
 
     monkeypatch.setattr(torch, "__version__", "2.5.1+cu121")
     warning = checkpoint.torch_version_warning()
@@ -253,8 +253,8 @@ def test_weight_norm_is_rebuilt_with_torchs_formula(tmp_path: Path, style: str) 
             torch.nn.utils.parametrizations.weight_norm(module, "weight_hh_l1")
     effective = module.weight_hh_l1.detach().clone()
     torch.save({"model": module.state_dict()}, tmp_path / "wn.pt")
-    from rnninspect.checkpoint import load_tensors
-    from rnninspect.reparam import rebuild
+    from rnninspect.files.checkpoint import load_tensors
+    from rnninspect.files.reparam import rebuild
 
     tensors, notes = rebuild(load_tensors(tmp_path / "wn.pt"))
     torch.testing.assert_close(tensors["model.weight_hh_l1"], effective, rtol=0, atol=1e-7)
@@ -270,8 +270,8 @@ def test_pruned_weights_are_rebuilt_and_weight_drop_is_named(tmp_path: Path) -> 
     prune.l1_unstructured(pruned, "weight_ih_l0", 0.3)
     effective = pruned.weight_ih_l0.detach().clone()
     torch.save(pruned.state_dict(), tmp_path / "pruned.pt")
-    from rnninspect.checkpoint import load_tensors
-    from rnninspect.reparam import rebuild
+    from rnninspect.files.checkpoint import load_tensors
+    from rnninspect.files.reparam import rebuild
 
     tensors, _ = rebuild(load_tensors(tmp_path / "pruned.pt"))
     assert torch.equal(tensors["weight_ih_l0"], effective)
@@ -293,7 +293,7 @@ def test_infer_reads_shapes_only_from_every_format(tmp_path: Path) -> None:
     import numpy as np
     from safetensors.torch import save_file
 
-    from rnninspect.checkpoint import load_shapes, load_tensors
+    from rnninspect.files.checkpoint import load_shapes, load_tensors
 
     state = {f"enc.{k}": v for k, v in nn.GRU(3, 5, num_layers=2).state_dict().items()}
     torch.save({"model": state}, tmp_path / "c.pt")

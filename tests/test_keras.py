@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from rnninspect import keras as mapping
 from rnninspect.cli import main
-from rnninspect.spec import make_spec
+from rnninspect.commands.keras import mapping
+from rnninspect.model.spec import make_spec
 
 
 def run(*args: str) -> tuple[int, dict[str, object], str]:
@@ -165,7 +165,7 @@ def test_the_reset_after_false_variant_is_not_torchs_gru() -> None:
     checked against the wrong one fails."""
     import torch
 
-    from rnninspect.build import example_inputs, torch_module
+    from rnninspect.core.build import example_inputs, torch_module
     from rnninspect.reference import reference_forward
 
     spec = make_spec(cell="gru", input_size=4, hidden_size=8)

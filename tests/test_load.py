@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
-from rnninspect.load import MachineLoad
+from rnninspect.core.load import MachineLoad
+from rnninspect.core.timing import Timing, measure_quickly
 from rnninspect.render.common import stability_line
-from rnninspect.timing import Timing, measure_quickly
 
 #: One core kept busy for at most 60 s, whatever happens to the test that started it.
 SPIN = "import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass\n"

@@ -277,7 +277,7 @@ def test_a_key_without_meaning_written_in_the_case_is_refused(tmp_path: Path) ->
 
 
 def test_the_ci_md_example_file_loads(tmp_path: Path) -> None:
-    from rnninspect.matrix import load
+    from rnninspect.commands.matrix.matrix import load
 
     text = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
     example = text.split("```toml\n", 1)[1].split("```", 1)[0]
@@ -332,7 +332,7 @@ def test_inconclusive_is_counted_apart(tmp_path: Path) -> None:
 def test_case_names_carry_every_option_that_differs_readably(tmp_path: Path) -> None:
     """A case with exporter = "legacy" was named "... runtime=onnx #2", and a list of runtimes
     showed as "runtime=['export', 'compile']"."""
-    from rnninspect.matrix import load
+    from rnninspect.commands.matrix.matrix import load
 
     path = tmp_path / "m.toml"
     path.write_text(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnninspect import memory
-from rnninspect.spec import make_spec
+from rnninspect.model import memory
+from rnninspect.model.spec import make_spec
 
 
 def test_estimate_counts_parameters_and_tensors_exactly() -> None:

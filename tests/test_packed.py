@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
-from rnninspect.options import VerifyOptions
-from rnninspect.shapes import flop_count
-from rnninspect.spec import SpecError, make_spec
-from rnninspect.verification import verify
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.options import VerifyOptions
+from rnninspect.model.shapes import flop_count
+from rnninspect.model.spec import SpecError, make_spec
 
 LENGTHS = (5, 1, 3, 4)  # uneven, unsorted, with a length of 1
 

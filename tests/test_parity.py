@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnninspect.parity import Tolerance, compare, distance
+from rnninspect.core.parity import Tolerance, compare, distance
 
 VALUES = st.one_of(
     st.floats(-1e3, 1e3, allow_nan=False),

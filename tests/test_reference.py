@@ -7,11 +7,11 @@ import itertools
 import pytest
 import torch
 
-from rnninspect.build import example_inputs, run_module, torch_module
-from rnninspect.options import VerifyOptions
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.build import example_inputs, run_module, torch_module
+from rnninspect.core.options import VerifyOptions
+from rnninspect.model.spec import CellKind, RNNSpec, make_spec
 from rnninspect.reference import reference_forward
-from rnninspect.spec import CellKind, RNNSpec, make_spec
-from rnninspect.verification import verify
 
 
 def grid() -> list[tuple[RNNSpec, bool]]:

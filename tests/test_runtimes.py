@@ -198,7 +198,7 @@ def test_a_gru_exported_by_dynamo_bakes_in_its_sequence_length() -> None:
 def test_a_runtime_message_keeps_what_names_the_shape_or_op() -> None:
     """ONNX Runtime's message, as it gave it: its source location and status prefix go, and a
     message still too long keeps its start (the node) and its end (the shapes)."""
-    from rnninspect.runtimes.base import one_line
+    from rnninspect.core.runtimes.base import one_line
 
     raw = (
         "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape "

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnninspect import expand, shards
 from rnninspect.cli import main
-from rnninspect.matrix import load
+from rnninspect.commands.matrix import expand, shards
+from rnninspect.commands.matrix.matrix import load
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 IMPL = Path(__file__).parent / "impls" / "manual.py"

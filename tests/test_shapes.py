@@ -10,8 +10,8 @@ from torch import nn
 
 from rnninspect import api
 from rnninspect.api import inspect_shapes
-from rnninspect.shapes import Dim, TensorShape, parameter_shapes, tensor_shapes, total_params
-from rnninspect.spec import CellKind, RNNSpec, make_spec
+from rnninspect.model.shapes import Dim, TensorShape, parameter_shapes, tensor_shapes, total_params
+from rnninspect.model.spec import CellKind, RNNSpec, make_spec
 
 
 @st.composite
@@ -141,8 +141,8 @@ def test_a_disagreement_is_reported_with_both_sides(monkeypatch: pytest.MonkeyPa
 def test_meta_shapes_are_the_shapes_of_a_real_run(settings: dict[str, object]) -> None:
     import torch
 
-    from rnninspect.build import example_inputs, run_module, torch_module
-    from rnninspect.spec import make_spec
+    from rnninspect.core.build import example_inputs, run_module, torch_module
+    from rnninspect.model.spec import make_spec
 
     spec = make_spec(input_size=4, hidden_size=6, **settings)
     shapes = {}
@@ -163,7 +163,7 @@ def test_a_long_sequence_on_the_meta_device_runs_torch_at_two_short_lengths(
     for minutes. It now runs torch at L=2 and L=3 only, says so, and gives the shape model's
     shapes at 100,000, checked at those two lengths."""
     import rnninspect.api as api
-    from rnninspect.spec import make_spec
+    from rnninspect.model.spec import make_spec
 
     lengths_run: list[int] = []
     forward = api._forward_shapes
@@ -185,8 +185,8 @@ def test_a_long_sequence_on_the_meta_device_runs_torch_at_two_short_lengths(
 
 def test_explain_checks_memory_before_it_runs_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     import rnninspect.api as api
-    from rnninspect.memory import MemoryLimitError
-    from rnninspect.spec import make_spec
+    from rnninspect.model.memory import MemoryLimitError
+    from rnninspect.model.spec import make_spec
 
     def never(*args: object, **kwargs: object) -> object:
         raise AssertionError("explain ran a forward pass before checking memory")

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnninspect.cli import main
-from rnninspect.spec import CellKind, RNNSpec, SpecError, make_spec, parse_spec, resolve
+from rnninspect.model.spec import CellKind, RNNSpec, SpecError, make_spec, parse_spec, resolve
 
 
 @pytest.mark.parametrize(

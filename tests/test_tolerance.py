@@ -8,9 +8,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnninspect.options import VerifyOptions
-from rnninspect.spec import CellKind, RNNSpec, make_spec
-from rnninspect.verification import verify
+from rnninspect.commands.verify.verification import verify
+from rnninspect.core.options import VerifyOptions
+from rnninspect.model.spec import CellKind, RNNSpec, make_spec
 
 
 @st.composite

@@ -294,8 +294,8 @@ def test_a_failing_element_is_named_by_gate_unit_and_column() -> None:
 
 
 def test_element_meaning_follows_torchs_layout() -> None:
-    from rnninspect.shapes import element_meaning
-    from rnninspect.spec import make_spec
+    from rnninspect.model.shapes import element_meaning
+    from rnninspect.model.spec import make_spec
 
     lstm = make_spec(cell="lstm", hidden_size=20, num_layers=2, bidirectional=True)
     assert element_meaning(lstm, "grad:bias_ih_l0", (39,)) == "gate f, unit 19"
@@ -392,8 +392,8 @@ def test_module_target_resolves_from_the_current_directory(
 
 
 def test_timing_modes() -> None:
-    from rnninspect.options import VerifyOptions
-    from rnninspect.spec import SpecError
+    from rnninspect.core.options import VerifyOptions
+    from rnninspect.model.spec import SpecError
 
     assert VerifyOptions(timing=True).timing == "quick"
     assert VerifyOptions(timing=False).timing == "off"
@@ -419,10 +419,10 @@ def test_a_quick_timing_slower_than_its_share_is_one_call_and_says_so() -> None:
     import io
     import time
 
+    from rnninspect.commands.verify.verification import verify
+    from rnninspect.core.timing import measure_quickly
+    from rnninspect.model.spec import make_spec
     from rnninspect.render import emit
-    from rnninspect.spec import make_spec
-    from rnninspect.timing import measure_quickly
-    from rnninspect.verification import verify
 
     slow = measure_quickly(lambda: time.sleep(0.02), 0.005, min_blocks=1)
     assert (slow.runs, slow.blocks, slow.iqr_ms) == (1, 1, None) and slow.median_ms >= 20
@@ -515,9 +515,9 @@ def test_no_upstream_gradient_reaches_a_relu_pre_activation_at_the_kink() -> Non
     pre-activation is at the kink for bfloat16, and unchanged in the top layer elsewhere."""
     import torch
 
-    from rnninspect.build import example_inputs, torch_module
-    from rnninspect.spec import make_spec
-    from rnninspect.step_reference import KINK_ROUNDING, kink_free_upstream, one_step
+    from rnninspect.core.build import example_inputs, torch_module
+    from rnninspect.model.spec import make_spec
+    from rnninspect.reference.step import KINK_ROUNDING, kink_free_upstream, one_step
 
     spec = make_spec(
         cell="rnn", input_size=16, hidden_size=32, num_layers=3, bidirectional=True,
@@ -550,10 +550,10 @@ def test_a_cell_step_check_that_cannot_run_is_a_note_not_a_crash() -> None:
     report says the check could not run, and no row can be inconclusive."""
     from torch import nn
 
-    from rnninspect.impl import load_factory
-    from rnninspect.options import VerifyOptions
-    from rnninspect.spec import make_spec
-    from rnninspect.verification import verify
+    from rnninspect.commands.verify.verification import verify
+    from rnninspect.core.impl import load_factory
+    from rnninspect.core.options import VerifyOptions
+    from rnninspect.model.spec import make_spec
 
     shifted = load_factory(f"{IMPLS}:RNNCellReluShifted")
 
@@ -627,8 +627,8 @@ def test_a_step_is_allowed_ten_times_the_same_dtype_references_error_on_it() -> 
     beyond its tolerance and beyond 10x that reference's error there."""
     import math
 
-    from rnninspect.parity import Comparison
-    from rnninspect.steps import StepParity, Worst, _beyond
+    from rnninspect.commands.verify.steps import StepParity, Worst, _beyond
+    from rnninspect.core.parity import Comparison
 
     def excess(value: float) -> Comparison:
         return Comparison(0.0, 0.0, value)
@@ -646,7 +646,7 @@ def test_a_value_beyond_the_dtypes_largest_cannot_be_returned_and_is_not_failed(
     """A relu RNN with 3x weights in float16: the float64 gradient of h0 reaches about 1e5,
     beyond float16's 65504, so any float16 kernel returns inf or nan there. That is said,
     not failed; a non-finite value where float16 could have held the answer still fails."""
-    from rnninspect.parity import Comparison, Evidence, Tolerance, judge
+    from rnninspect.core.parity import Comparison, Evidence, Tolerance, judge
 
     _, doc = run_json(
         "nn.RNN(64, 16, num_layers=2, nonlinearity='relu')", "--batch", "3", "--seq-len",
@@ -670,7 +670,7 @@ def test_in_a_chaotic_recurrence_the_noise_floor_takes_more_draws_before_failing
     from float64 on a bias gradient where torch's module landed 10.4, while runs from inputs
     perturbed within rounding land 10 to 23 away. Drawn again, the floor explains the error; a
     reverse direction that is not reversed still lies far beyond every draw."""
-    from rnninspect.noise import EXTRA_RUNS
+    from rnninspect.commands.verify.noise import EXTRA_RUNS
 
     code, doc = run_json(
         "nn.LSTM(16, 32, num_layers=3, proj_size=16)", "--batch", "3", "--seq-len", "50",
@@ -693,10 +693,10 @@ def test_in_a_chaotic_recurrence_the_noise_floor_takes_more_draws_before_failing
 def test_perturbed_runs_of_a_calm_recurrence_stay_at_rounding() -> None:
     import torch
 
-    from rnninspect.build import example_inputs, torch_module, upstream_gradients
-    from rnninspect.noise import perturbed_floors
-    from rnninspect.runs import reference_side, run_with_grads
-    from rnninspect.spec import make_spec
+    from rnninspect.commands.verify.noise import perturbed_floors
+    from rnninspect.core.build import example_inputs, torch_module, upstream_gradients
+    from rnninspect.core.runs import reference_side, run_with_grads
+    from rnninspect.model.spec import make_spec
 
     spec = make_spec(cell="gru", input_size=8, hidden_size=16, num_layers=2)
     cpu = torch.device("cpu")

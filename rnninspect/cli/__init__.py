@@ -26,7 +26,7 @@ from rnninspect.cli.matrix import matrix
 from rnninspect.cli.options import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 from rnninspect.cli.shapes import shapes
 from rnninspect.cli.verify import verify
-from rnninspect.spec import RNNInspectError
+from rnninspect.model.spec import RNNInspectError
 
 #: Raised by click 8.2 and later for a bare group; older clicks print the help themselves.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -35,7 +35,7 @@ _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 def print_error(message: str) -> None:
     """One ``Error:`` line on stderr: control characters from outside shown escaped, and a
     message that quotes a huge input cut to a readable length."""
-    from rnninspect.text import encodable, one_line
+    from rnninspect.base.text import encodable, one_line
 
     click.echo(encodable(f"Error: {one_line(message)}", sys.stderr), err=True)
 
@@ -71,7 +71,7 @@ class RNNInspectGroup(click.Group):
             print_error(exc.format_message())
             code = exc.exit_code
         except (click.exceptions.Abort, KeyboardInterrupt, _Interrupted):
-            from rnninspect.signals import interrupted_line
+            from rnninspect.base.signals import interrupted_line
 
             with suppress(OSError, ValueError):
                 sys.stderr.write(interrupted_line())
@@ -89,7 +89,7 @@ class RNNInspectGroup(click.Group):
             code = EXIT_INTERNAL
         code = _flushed(code)
         if standalone_mode and code == EXIT_INTERRUPTED:
-            from rnninspect.signals import exit_interrupted
+            from rnninspect.base.signals import exit_interrupted
 
             exit_interrupted()
         if standalone_mode:

@@ -19,7 +19,7 @@ from rnninspect.cli.options import (
     weights_options,
     with_config,
 )
-from rnninspect.spec import SpecError
+from rnninspect.model.spec import SpecError
 
 
 @click.command()
@@ -80,9 +80,10 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     time ~ value^k.
     """
     import_torch()
-    from rnninspect import bench as benchmarks
-    from rnninspect import memory, render
-    from rnninspect.options import BenchOptions
+    from rnninspect import render
+    from rnninspect.commands import bench as benchmarks
+    from rnninspect.core.options import BenchOptions
+    from rnninspect.model import memory
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     given["runtimes"] = given["runtimes"] or None

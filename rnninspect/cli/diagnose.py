@@ -34,12 +34,12 @@ def diagnose(
     torch is also run on zeros of those shapes, in a child process, and its own error is quoted.
     Exit 0 when everything fits, 1 when something does not, 2 for unparsable shapes.
     """
-    from rnninspect.probe import warm_up
+    from rnninspect.commands.diagnose.probe import warm_up
 
     warm_up()  # torch's probe imports torch beside this process, not after it
     import_torch()
     from rnninspect import api, render
-    from rnninspect.diagnose import parse_shape
+    from rnninspect.commands.diagnose.diagnose import parse_shape
 
     x = parse_shape(input_shape, "--input-shape")
     h0 = None if h0_shape is None else parse_shape(h0_shape, "--h0-shape")

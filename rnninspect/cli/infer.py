@@ -28,8 +28,9 @@ def infer(file: str, max_memory: str | None, fmt: str) -> int:
     2 when the file cannot be read.
     """
     import_torch()
-    from rnninspect import api, memory, render
-    from rnninspect.checkpoint import torch_version_warning
+    from rnninspect import api, render
+    from rnninspect.files.checkpoint import torch_version_warning
+    from rnninspect.model import memory
 
     warning = torch_version_warning()
     if warning:

@@ -20,7 +20,7 @@ from rnninspect.cli.options import (
     timeout_option,
     user_code_output,
 )
-from rnninspect.spec import SpecError
+from rnninspect.model.spec import SpecError
 
 
 @click.command()
@@ -82,14 +82,16 @@ def matrix(
     """
     from pathlib import Path
 
-    from rnninspect.workers import parse_jobs, prepare_threads
+    from rnninspect.commands.matrix.workers import parse_jobs, prepare_threads
 
     jobs = parse_jobs(jobs_text)
     prepare_threads(jobs)  # before torch is imported
 
     import_torch()
-    from rnninspect import output, render, shards
-    from rnninspect.matrix import load, run_matrix
+    from rnninspect import render
+    from rnninspect.commands.matrix import shards
+    from rnninspect.commands.matrix.matrix import load, run_matrix
+    from rnninspect.files import output
 
     slice_ = None if shard is None else shards.parse_shard(shard)
     target = None if junit_xml is None else output.target(junit_xml, "--junit-xml")
@@ -113,7 +115,7 @@ def matrix(
 def _confirm_size(cases: list[Any], jobs: int, yes: bool) -> None:
     """Past 1,000 cases or an estimated 10 minutes, say so and go on only with --yes or the
     user's answer at a terminal, so a typo in an axis never burns an hour of CI."""
-    from rnninspect import shards
+    from rnninspect.commands.matrix import shards
 
     seconds = shards.estimate(cases, jobs, 1.0)
     if len(cases) <= shards.ASK_CASES and seconds <= shards.ASK_SECONDS / 4:

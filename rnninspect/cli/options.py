@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from rnninspect.spec import CellKind, option_name, resolve
+from rnninspect.model.spec import CellKind, option_name, resolve
 
 #: Exit codes of the contract.
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4

@@ -30,7 +30,8 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
     model. A disagreement is a bug in rnninspect: it is shown with both sides, exit 1.
     """
     import_torch()
-    from rnninspect import api, memory, render
+    from rnninspect import api, render
+    from rnninspect.model import memory
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     report = api.inspect_shapes(spec, max_memory=limit)

@@ -124,12 +124,13 @@ def verify(
     exit 0 with --allow-inconclusive).
     """
     import_torch()
-    from rnninspect import memory, render
-    from rnninspect.options import VerifyOptions
-    from rnninspect.output import write_stream
-    from rnninspect.runs import ImplementationFailed
-    from rnninspect.verification import failed_run
-    from rnninspect.verification import verify as run_verify
+    from rnninspect import render
+    from rnninspect.commands.verify.verification import failed_run
+    from rnninspect.commands.verify.verification import verify as run_verify
+    from rnninspect.core.options import VerifyOptions
+    from rnninspect.core.runs import ImplementationFailed
+    from rnninspect.files.output import write_stream
+    from rnninspect.model import memory
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     given["runtimes"] = given["runtimes"] or None

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnninspect.model.spec import RNNSpec
 from rnninspect.reference.cells import gru_step, gru_step_reset_before, lstm_step, rnn_step
-from rnninspect.spec import RNNSpec
 
 
 @dataclass(frozen=True)

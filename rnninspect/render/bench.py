@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from rnninspect.memory import format_bytes
+from rnninspect.model.memory import format_bytes
 from rnninspect.render.common import (
     duration_text,
     heading,
@@ -20,7 +20,7 @@ from rnninspect.render.common import (
 from rnninspect.reports.bench import BenchReport
 
 if TYPE_CHECKING:
-    from rnninspect.timing import RatioRounds
+    from rnninspect.core.timing import RatioRounds
 
 
 def _bench_device(report: BenchReport) -> str:

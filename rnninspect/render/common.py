@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.table import Table
 
+from rnninspect.model.shapes import TensorShape
 from rnninspect.reports.bench import BenchReport
 from rnninspect.reports.shapes import Measured, ShapesReport
 from rnninspect.reports.verify import VerifyReport
-from rnninspect.shapes import TensorShape
 
 if TYPE_CHECKING:
-    from rnninspect.load import MachineLoad
-    from rnninspect.parity import ParityRow
+    from rnninspect.core.load import MachineLoad
+    from rnninspect.core.parity import ParityRow
 
 
 def shape_text(shape: Sequence[int] | None) -> str:

@@ -13,8 +13,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from rnninspect.output import write_stream
-from rnninspect.text import encodable, printable
+from rnninspect.base.text import encodable, printable
+from rnninspect.files.output import write_stream
 
 
 def write_text(console: Console, text: str) -> None:

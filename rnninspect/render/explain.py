@@ -59,7 +59,7 @@ def _pitfall_notes(report: ExplainReport) -> list[str]:
 def _diagram_lines(report: ExplainReport, width: int) -> list[Text]:
     """The unrolled network, with fewer steps drawn where the full one is wider than the
     terminal; its grid never wraps, its legend does."""
-    from rnninspect.explain import diagram
+    from rnninspect.commands.explain import diagram
 
     lines = report.diagram
     for steps in (6, 4, 2):

@@ -7,14 +7,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from rnninspect.base.text import printable
 from rnninspect.render.common import markdown_table, shape_text
 from rnninspect.reports.infer import InferReport
-from rnninspect.text import printable
 
 
 def _infer_blocks(report: InferReport) -> list[tuple[str, list[str], list[tuple[str, str, str]]]]:
     """Per module: a title, lines about it, and its parameter rows; every key made printable."""
-    from rnninspect.infer import Inconsistent
+    from rnninspect.commands.infer import Inconsistent
 
     blocks: list[tuple[str, list[str], list[tuple[str, str, str]]]] = []
     for module in report.modules:

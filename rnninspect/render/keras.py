@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from rnninspect.model.spec import RNNSpec
 from rnninspect.render.common import (
     VERDICT_STYLE,
     error_text,
@@ -16,10 +17,9 @@ from rnninspect.render.common import (
     titled_table,
 )
 from rnninspect.reports.keras import KerasReport
-from rnninspect.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.keras import WeightMap
+    from rnninspect.commands.keras.mapping import WeightMap
 
 KERAS_HEADER = ("Keras weight", "shape", "from torch", "shape ", "how")
 

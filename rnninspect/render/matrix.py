@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from rnninspect.base.text import printable
 from rnninspect.render.common import VERDICT_STYLE, error_text, markdown_table, titled_table
 from rnninspect.reports.matrix import MatrixReport
-from rnninspect.text import printable
 
 
 def _matrix_rows(report: MatrixReport) -> list[tuple[str, str, str, str]]:

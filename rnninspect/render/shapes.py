@@ -7,7 +7,9 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from rnninspect.memory import format_bytes
+from rnninspect.model.memory import format_bytes
+from rnninspect.model.shapes import ParameterShape, TensorShape, direction_label
+from rnninspect.model.spec import RNNSpec
 from rnninspect.render.common import (
     dims_text,
     heading,
@@ -17,8 +19,6 @@ from rnninspect.render.common import (
     wrap_items,
 )
 from rnninspect.reports.shapes import Measured, ShapesReport
-from rnninspect.shapes import ParameterShape, TensorShape, direction_label
-from rnninspect.spec import RNNSpec
 
 
 def _legend(report: ShapesReport) -> str:

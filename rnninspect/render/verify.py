@@ -9,6 +9,7 @@ import math
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from rnninspect.model.shapes import element_meaning
 from rnninspect.render.common import (
     VERDICT_STYLE,
     duration_text,
@@ -19,7 +20,6 @@ from rnninspect.render.common import (
     titled_table,
 )
 from rnninspect.reports.verify import VerifyReport
-from rnninspect.shapes import element_meaning
 
 
 def _verify_heading(report: VerifyReport) -> str:

@@ -9,13 +9,13 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rnninspect.memory import MemoryEstimate
-from rnninspect.shapes import FlopCount
-from rnninspect.spec import RNNSpec
+from rnninspect.model.memory import MemoryEstimate
+from rnninspect.model.shapes import FlopCount
+from rnninspect.model.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.load import MachineLoad
-    from rnninspect.timing import RatioRounds, Timing
+    from rnninspect.core.load import MachineLoad
+    from rnninspect.core.timing import RatioRounds, Timing
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rnninspect.spec import RNNSpec
+from rnninspect.model.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.diagnose import Problem
+    from rnninspect.commands.diagnose.diagnose import Problem
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnninspect.model.spec import RNNSpec
 from rnninspect.reports.shapes import ShapesReport
-from rnninspect.spec import RNNSpec
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rnninspect.infer import Inconsistent, Inferred
+    from rnninspect.commands.infer import Inconsistent, Inferred
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class InferReport:
 
     @property
     def found(self) -> list[Inferred]:
-        from rnninspect.infer import Inferred
+        from rnninspect.commands.infer import Inferred
 
         return [m for m in self.modules if isinstance(m, Inferred)]
 
@@ -34,7 +34,7 @@ class InferReport:
         return bool(self.modules) and len(self.found) == len(self.modules)
 
     def to_dict(self) -> dict[str, Any]:
-        from rnninspect.infer import summary
+        from rnninspect.commands.infer import summary
 
         return {
             "file": self.path,

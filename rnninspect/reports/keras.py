@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rnninspect.spec import RNNSpec
+from rnninspect.model.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.keras import WeightMap
-    from rnninspect.parity import ParityRow
+    from rnninspect.commands.keras.mapping import WeightMap
+    from rnninspect.core.parity import ParityRow
 
 
 @dataclass(frozen=True)

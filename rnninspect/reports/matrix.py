@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rnninspect.model.spec import RNNSpec
 from rnninspect.reports.verify import VerifyReport
-from rnninspect.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.options import VerifyOptions
+    from rnninspect.core.options import VerifyOptions
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnninspect.memory import MemoryEstimate
-from rnninspect.shapes import ParameterShape, TensorShape
-from rnninspect.spec import RNNSpec
+from rnninspect.model.memory import MemoryEstimate
+from rnninspect.model.shapes import ParameterShape, TensorShape
+from rnninspect.model.spec import RNNSpec
 
 
 @dataclass(frozen=True)

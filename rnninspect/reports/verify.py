@@ -10,14 +10,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rnninspect.spec import RNNSpec
+from rnninspect.model.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.load import MachineLoad
-    from rnninspect.parity import ParityRow, Tolerance
-    from rnninspect.runtime_checks import RuntimeResult
-    from rnninspect.steps import StepParity
-    from rnninspect.timing import Timing
+    from rnninspect.commands.verify.runtime_checks import RuntimeResult
+    from rnninspect.commands.verify.steps import StepParity
+    from rnninspect.core.load import MachineLoad
+    from rnninspect.core.parity import ParityRow, Tolerance
+    from rnninspect.core.timing import Timing
 
 
 @dataclass(frozen=True)

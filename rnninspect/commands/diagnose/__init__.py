@@ -1,0 +1,3 @@
+"""``rnninspect diagnose``: whether given shapes fit, with torch's own verdict from an isolated
+probe.
+"""

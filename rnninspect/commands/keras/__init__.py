@@ -1,0 +1,3 @@
+"""``rnninspect keras`` and ``rnninspect convert``: the weight mapping, and reading, checking and
+writing Keras files.
+"""

@@ -1,0 +1,17 @@
+"""``eager``: the module as it is, called as torch calls it; today's verify."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from rnninspect.core.runtimes.base import Prepared, call
+from rnninspect.model.spec import RNNSpec
+
+
+def prepare(
+    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
+) -> Prepared:
+    return Prepared(call(module), True, "eager", dict(module.named_parameters()))
