@@ -16,7 +16,7 @@ from rnninspect.model.shapes import layer_steps, parameter_shapes, tensor_shapes
 from rnninspect.model.spec import RNNSpec, SpecError, make_spec, parse_spec, resolve
 from rnninspect.reports.common import versions
 from rnninspect.reports.convert import ConvertedModule, ConvertReport
-from rnninspect.reports.diagnose import DiagnoseReport
+from rnninspect.reports.diagnose import DiagnoseReport, Problem
 from rnninspect.reports.explain import ExplainReport
 from rnninspect.reports.infer import InferReport
 from rnninspect.reports.keras import KerasReport
@@ -220,8 +220,9 @@ def explain(spec: RNNSpec) -> ExplainReport:
     relations = [text.check(*pair[:2], results, *pair[2:]) for pair in text.relation_pairs(spec)]
     notes = [note for note in (text.batch_first_note(spec),) if note]
     diagram = text.diagram(spec)
+    narrower = [text.diagram(spec, max_steps=steps) for steps in (6, 4, 2)]
     return ExplainReport(
-        shapes, text.equations(spec), diagram, relations, notes, text.h_n_rows(spec)
+        shapes, text.equations(spec), diagram, relations, notes, text.h_n_rows(spec), narrower
     )
 
 
@@ -435,7 +436,7 @@ def diagnose(
         if not problems and torch_error is not None:
             hint = f"rnninspect's model accepts these shapes but torch does not: {torch_error}"
             problems.append(
-                shapes_check.Problem(
+                Problem(
                     "input",
                     None,
                     input_shape,

@@ -89,17 +89,62 @@ def test_a_circle_would_be_found() -> None:
     assert circles(graph)
 
 
-def test_reports_and_views_import_no_engine() -> None:
-    """Reports are plain data and views only show them: neither reaches the code that computes."""
-    engines = {
-        "rnninspect.commands.verify.verification",
-        "rnninspect.commands.bench",
-        "rnninspect.api",
-        "rnninspect.cli",
-    }
-    for name, imported in import_graph().items():
-        if name.startswith(("rnninspect.reports", "rnninspect.render")):
-            assert not imported & engines, (name, imported & engines)
+#: The layers, lowest first: a module imports only from a lower layer, or from its own folder.
+#: ``commands`` and ``render`` share a rank: an engine never shows, a view never computes.
+RANKS = {
+    "base": 0,
+    "model": 1,
+    "reference": 2,
+    "files": 3,
+    "core": 4,
+    "reports": 5,
+    "commands": 6,
+    "render": 6,
+    "api": 7,
+    "testing": 8,
+    "cli": 9,
+    "entry": 10,
+    "__main__": 11,
+}
+
+
+def layer(module: str) -> str:
+    """``rnninspect.core.runtimes.onnx`` is in layer ``core``."""
+    return module.split(".")[1]
+
+
+def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every import that does not go down: to a higher layer, or sideways to another folder of
+    the same rank."""
+    found = []
+    for name, imported in graph.items():
+        if name == "rnninspect":
+            continue
+        for target in imported:
+            mine, theirs = layer(name), layer(target)
+            if mine != theirs and RANKS[theirs] >= RANKS[mine]:
+                found.append((name, target))
+    return sorted(found)
+
+
+def test_every_module_is_in_a_ranked_layer() -> None:
+    assert {layer(name) for name in import_graph() if name != "rnninspect"} == set(RANKS)
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    """The folders are the layers (docs/architecture.md): reports import no engine, views
+    compute nothing, the core knows no command."""
+    assert upward(import_graph()) == []
+
+
+def test_an_upward_import_would_be_found() -> None:
+    graph = import_graph()
+    graph["rnninspect.reports.verify"] |= {"rnninspect.commands.verify.verification"}
+    graph["rnninspect.core.parity"] |= {"rnninspect.render.common"}
+    assert upward(graph) == [
+        ("rnninspect.core.parity", "rnninspect.render.common"),
+        ("rnninspect.reports.verify", "rnninspect.commands.verify.verification"),
+    ]
 
 
 def test_no_module_is_over_500_lines() -> None:

@@ -627,8 +627,9 @@ def test_a_step_is_allowed_ten_times_the_same_dtype_references_error_on_it() -> 
     beyond its tolerance and beyond 10x that reference's error there."""
     import math
 
-    from rnninspect.commands.verify.steps import StepParity, Worst, _beyond
+    from rnninspect.commands.verify.steps import _beyond
     from rnninspect.core.parity import Comparison
+    from rnninspect.reports.verify import StepParity, Worst
 
     def excess(value: float) -> Comparison:
         return Comparison(0.0, 0.0, value)

@@ -13,11 +13,12 @@ exits 130 itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -76,11 +77,16 @@ def exit_interrupted() -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
+#: What must be undone before the process ends on Ctrl-C (a half-written file removed); the
+#: modules that leave such things behind add to it.
+CLEANUPS: list[Callable[[], None]] = []
+
+
 def stop() -> None:
     """End the process now as interrupted: no half-written file stays, one line on stderr."""
-    from rnninspect.files.output import remove_pending
-
-    remove_pending()
+    for cleanup in CLEANUPS:
+        with contextlib.suppress(Exception):  # the process ends anyway: the next still runs
+            cleanup()
     try:
         os.write(2, interrupted_line().encode())
     finally:

@@ -125,12 +125,13 @@ def verify(
     """
     import_torch()
     from rnninspect import render
-    from rnninspect.commands.verify.verification import failed_run
     from rnninspect.commands.verify.verification import verify as run_verify
     from rnninspect.core.options import VerifyOptions
     from rnninspect.core.runs import ImplementationFailed
     from rnninspect.files.output import write_stream
     from rnninspect.model import memory
+    from rnninspect.reports.common import versions
+    from rnninspect.reports.verify import failed_run
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     given["runtimes"] = given["runtimes"] or None
@@ -140,7 +141,18 @@ def verify(
             report = run_verify(spec, options)
     except ImplementationFailed as exc:
         if fmt == "json":  # CI reads stdout: one document, even when the run could not finish
-            write_stream(sys.stdout, render.dumps(failed_run(spec, options, str(exc))) + "\n")
+            import torch
+
+            impl = options.impl if isinstance(options.impl, str) else None
+            document = failed_run(
+                spec,
+                versions(torch.__version__),
+                device=options.device,
+                dtype=options.dtype,
+                impl=impl,
+                error=str(exc),
+            )
+            write_stream(sys.stdout, render.dumps(document) + "\n")
         raise
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)

@@ -12,47 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from rnninspect.base.text import printable
 from rnninspect.files.reparam import related
 from rnninspect.model.shapes import parameter_shapes
 from rnninspect.model.spec import MAX_LAYERS, RNNSpec, SpecError, make_spec
+from rnninspect.reports.infer import RECORDED, Inconsistent, Inferred
 
 _KEY = re.compile(
     r"^(?:(?P<prefix>.*)\.)?(?P<param>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
     r"(?P<tag>_l(?P<layer>\d+)(?P<reverse>_reverse)?)?$"
 )
 _CELLS = {1: "rnn", 3: "gru", 4: "lstm"}
-
-
-@dataclass(frozen=True)
-class Inferred:
-    """One recurrent module found in a checkpoint."""
-
-    prefix: str
-    spec: RNNSpec
-    shapes: dict[str, tuple[int, ...]]
-    unknown: tuple[str, ...]
-
-    @property
-    def total_params(self) -> int:
-        total = 0
-        for shape in self.shapes.values():
-            count = 1
-            for size in shape:
-                count *= size
-            total += count
-        return total
-
-
-@dataclass(frozen=True)
-class Inconsistent:
-    """A group of recurrent-looking keys that no torch module produces, and why."""
-
-    prefix: str
-    problem: str
 
 
 def infer_modules(shapes: Mapping[str, tuple[int, ...]]) -> list[Inferred | Inconsistent]:
@@ -167,35 +139,6 @@ def _check(spec: RNNSpec, params: Mapping[str, tuple[int, ...]]) -> None:
             raise _Mismatch(f"{name} does not belong to {spec.to_spec_string()}")
 
 
-def summary(result: Inferred | Inconsistent) -> dict[str, Any]:
-    """The contract's JSON entry for one module."""
-    if isinstance(result, Inconsistent):
-        return {"prefix": result.prefix, "inconsistent": True, "problem": result.problem}
-    return {
-        "prefix": result.prefix,
-        "cell": result.spec.cell.value,
-        "spec": result.spec.to_spec_string(),
-        "config": {k: v for k, v in result.spec.to_dict().items() if k in _RECORDED},
-        "total_params": result.total_params,
-        "unknown": list(result.unknown),
-        "parameters": [
-            {"name": name, "shape": list(shape)} for name, shape in result.shapes.items()
-        ],
-    }
-
-
-#: Settings that weights record; the example-input ones (batch, seq_len, ...) are not theirs.
-_RECORDED = (
-    "cell",
-    "input_size",
-    "hidden_size",
-    "num_layers",
-    "bias",
-    "bidirectional",
-    "proj_size",
-)
-
-
 def select(modules: list[Inferred | Inconsistent], prefix: str | None, path: str) -> Inferred:
     """The module ``--prefix`` names, or the only one in the file."""
     if prefix is not None:
@@ -221,7 +164,7 @@ def select(modules: list[Inferred | Inconsistent], prefix: str | None, path: str
 def spec_with_weights(module: Inferred, given: Mapping[str, Any]) -> RNNSpec:
     """The module's recorded settings, with the given ones filling in what weights do not
     record; a given setting that contradicts the weights is refused."""
-    recorded = {key: value for key, value in module.spec.to_dict().items() if key in _RECORDED}
+    recorded = {key: value for key, value in module.spec.to_dict().items() if key in RECORDED}
     if module.spec.cell.is_cell:
         recorded = {k: v for k, v in recorded.items() if k not in ("num_layers", "bidirectional")}
     for key, value in given.items():

@@ -34,7 +34,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -98,8 +98,6 @@ def run(
         context.set_forkserver_preload(_PRELOAD)
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(send, threads, work, args), daemon=False)
-    from rnninspect.commands.matrix.workers import main_left_alone
-
     with main_left_alone():
         child.start()
     send.close()
@@ -116,6 +114,25 @@ def run(
     if kind == "raised":
         raise value
     return value  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def main_left_alone() -> Iterator[None]:
+    """Start workers without re-running the parent's ``__main__`` in them, as multiprocessing
+    otherwise does: it may be a script run from stdin, a notebook, or the ``rnninspect``
+    command itself, and the workers need nothing from it."""
+    main = sys.modules["__main__"]
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    for name in saved:
+        delattr(main, name)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        if "__spec__" not in saved:
+            del main.__spec__
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def _wait(

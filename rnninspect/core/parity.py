@@ -22,8 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-#: Error within this many noise floors counts as explained by the noise floor.
-NOISE_FACTOR = 10.0
+from rnninspect.model.verdict import NOISE_FACTOR
 
 #: Values beyond this fraction of a dtype's largest are out of its reliable range: the sums
 #: that make them (pre-activations, gradient products) can exceed them, and a float16 result

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from rnninspect.base import signals
 from rnninspect.model.spec import RNNInspectError
 
 #: Temporary files being written now; removed on an interrupt that cannot wait.
@@ -166,6 +167,10 @@ def write_stream(stream: IO[str], text: str) -> None:
 
 
 def remove_pending() -> None:
-    """Remove every temporary file still being written (an interrupt that cannot wait)."""
+    """Remove every temporary file still being written (an interrupt that cannot wait, which
+    :func:`rnninspect.base.signals.stop` calls)."""
     for path in list(PENDING):
         _remove(path)
+
+
+signals.CLEANUPS.append(remove_pending)

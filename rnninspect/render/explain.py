@@ -58,14 +58,12 @@ def _pitfall_notes(report: ExplainReport) -> list[str]:
 
 def _diagram_lines(report: ExplainReport, width: int) -> list[Text]:
     """The unrolled network, with fewer steps drawn where the full one is wider than the
-    terminal; its grid never wraps, its legend does."""
-    from rnninspect.commands.explain import diagram
-
+    terminal (the report holds each); its grid never wraps, its legend does."""
     lines = report.diagram
-    for steps in (6, 4, 2):
+    for fewer in report.narrower:
         if max(len(line) for line in _grid(lines)) <= width:
             break
-        lines = diagram(report.spec, max_steps=steps)
+        lines = fewer
     grid = set(_grid(lines))
     return [Text(line, no_wrap=line in grid, overflow="fold") for line in lines]
 

@@ -14,7 +14,7 @@ from rnninspect.reports.infer import InferReport
 
 def _infer_blocks(report: InferReport) -> list[tuple[str, list[str], list[tuple[str, str, str]]]]:
     """Per module: a title, lines about it, and its parameter rows; every key made printable."""
-    from rnninspect.commands.infer import Inconsistent
+    from rnninspect.reports.infer import Inconsistent
 
     blocks: list[tuple[str, list[str], list[tuple[str, str, str]]]] = []
     for module in report.modules:

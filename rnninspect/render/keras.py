@@ -19,7 +19,7 @@ from rnninspect.render.common import (
 from rnninspect.reports.keras import KerasReport
 
 if TYPE_CHECKING:
-    from rnninspect.commands.keras.mapping import WeightMap
+    from rnninspect.reports.keras import WeightMap
 
 KERAS_HEADER = ("Keras weight", "shape", "from torch", "shape ", "how")
 

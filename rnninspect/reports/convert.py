@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from rnninspect.model.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.commands.keras.mapping import WeightMap
     from rnninspect.core.parity import ParityRow
+    from rnninspect.reports.keras import WeightMap
 
 
 @dataclass(frozen=True)

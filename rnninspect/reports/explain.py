@@ -22,6 +22,8 @@ class ExplainReport:
     relations: list[Any]
     notes: list[str]
     h_n_rows: list[str] = field(default_factory=list)
+    # the diagram with fewer steps drawn (6, 4, 2), for a terminal too narrow for the first
+    narrower: list[list[str]] = field(default_factory=list)
 
     @property
     def spec(self) -> RNNSpec:

@@ -11,8 +11,31 @@ from typing import TYPE_CHECKING, Any
 from rnninspect.model.spec import RNNSpec
 
 if TYPE_CHECKING:
-    from rnninspect.commands.keras.mapping import WeightMap
     from rnninspect.core.parity import ParityRow
+
+
+@dataclass(frozen=True)
+class WeightMap:
+    """One Keras weight and the torch parameters it is made from."""
+
+    layer: int
+    direction: str
+    keras: str
+    keras_shape: tuple[int, ...]
+    torch: tuple[str, ...]
+    torch_shape: tuple[int, ...]
+    how: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "direction": self.direction,
+            "keras": self.keras,
+            "keras_shape": list(self.keras_shape),
+            "torch": list(self.torch),
+            "torch_shape": list(self.torch_shape),
+            "how": self.how,
+        }
 
 
 @dataclass(frozen=True)

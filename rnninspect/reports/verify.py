@@ -11,13 +11,125 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rnninspect.model.spec import RNNSpec
+from rnninspect.model.verdict import NOISE_FACTOR, Verdict
 
 if TYPE_CHECKING:
-    from rnninspect.commands.verify.runtime_checks import RuntimeResult
-    from rnninspect.commands.verify.steps import StepParity
     from rnninspect.core.load import MachineLoad
     from rnninspect.core.parity import ParityRow, Tolerance
     from rnninspect.core.timing import Timing
+
+
+#: The reference's step error is taken as at least this fraction of the tolerance, so that the
+#: ratio stays at most 100 where the same-dtype reference happens to be almost exact.
+RATIO_FLOOR = 0.01
+
+
+@dataclass
+class Worst:
+    """The largest error over tolerance seen so far, and where."""
+
+    excess: float = 0.0
+    where: str = ""
+
+    def update(self, excess: float, where: str) -> None:
+        if excess > self.excess or not self.where:
+            self.excess, self.where = excess, where
+
+
+@dataclass
+class StepParity:
+    """The worst single step, forward and backward, of the implementation and of the
+    reference in the implementation's dtype; ``excess`` is error over tolerance. A step is
+    allowed its tolerance, or :data:`~rnninspect.parity.NOISE_FACTOR` times the error the
+    reference in the same dtype makes on the same step and tensor where that is larger (a step
+    through several layers of large weights can amplify correct rounding past the tolerance);
+    ``forward_beyond`` and ``backward_beyond`` are the worst steps' errors over that. ``steps``
+    counts the steps checked; ``out_of_range`` those that could not be, because the float64
+    reference's state, results or gradients there lie beyond the dtype's largest value (a
+    recurrence that overflows float16): no kernel in that dtype can take such a step."""
+
+    steps: int = 0
+    out_of_range: int = 0
+    forward: Worst = field(default_factory=Worst)
+    backward: Worst = field(default_factory=Worst)
+    reference_forward: Worst = field(default_factory=Worst)
+    reference_backward: Worst = field(default_factory=Worst)
+    packed: bool = False
+    forward_beyond: float = 0.0  # the worst step's error over what it is allowed
+    backward_beyond: float = 0.0
+    allowance: float = NOISE_FACTOR  # times the same-dtype reference's error on the step
+
+    def amplified(self) -> list[str]:
+        """``forward``, ``backward``: where the worst step is beyond tolerance yet allowed, as
+        within ``allowance`` times the same-dtype reference's error on that step."""
+        pairs = [
+            ("forward", self.forward, self.forward_ok),
+            ("backward", self.backward, self.backward_ok),
+        ]
+        return [name for name, worst, ok in pairs if worst.excess > 1.0 and ok]
+
+    @property
+    def forward_ok(self) -> bool:
+        return self.forward_beyond <= 1.0
+
+    @property
+    def backward_ok(self) -> bool:
+        return self.backward_beyond <= 1.0
+
+    def noise_ratio(self, gradient: bool) -> float:
+        """How many times noisier the implementation's steps are than the same-dtype
+        reference's (at least 1); for gradient rows, forward and backward steps both count."""
+        pairs = [(self.forward, self.reference_forward)]
+        if gradient:
+            pairs.append((self.backward, self.reference_backward))
+        ratio = 1.0
+        for mine, ours in pairs:
+            if ours.excess > 0:
+                ratio = max(ratio, mine.excess / max(ours.excess, RATIO_FLOOR))
+        return ratio
+
+
+@dataclass
+class RuntimeResult:
+    """One runtime at one shape: its rows, or the one-line reason it could not run."""
+
+    runtime: str
+    detail: str
+    seq_len: int | None
+    batch: int | None
+    rows: list[ParityRow] = field(default_factory=list)
+    error: str | None = None
+    gradients: bool = True
+    saved: str | None = None
+    compiled: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        """The runtime's name, and ``(ran eagerly)`` where torch.compile compiled nothing."""
+        eager = self.compiled is not None and self.compiled.get("ran_eagerly")
+        return f"{self.runtime} (ran eagerly)" if eager else self.runtime
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None or any(row.verdict == "fail" for row in self.rows):
+            return "fail"
+        if any(row.verdict == "inconclusive" for row in self.rows):
+            return "inconclusive"
+        return "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "detail": self.detail,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "gradients": self.gradients,
+            "error": self.error,
+            "saved": self.saved,
+            "compiled": self.compiled,
+            "verdict": self.verdict,
+            "parity": [row.to_dict() for row in self.rows],
+        }
 
 
 @dataclass(frozen=True)
@@ -106,3 +218,28 @@ class VerifyReport:
 
 def _finite(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
+
+
+def failed_run(
+    spec: RNNSpec,
+    found_versions: dict[str, str],
+    *,
+    device: str,
+    dtype: str,
+    impl: str | None,
+    error: str,
+) -> dict[str, Any]:
+    """verify's JSON when the implementation under test failed before any row was measured
+    (it raised, or ended its process): one document still, with the error and ``"ok": false``."""
+    return {
+        "config": spec.to_dict(),
+        "spec": spec.to_spec_string(),
+        "versions": found_versions,
+        "device": device,
+        "dtype": dtype,
+        "impl": impl,
+        "parity": [],
+        "error": error,
+        "verdict": Verdict.FAIL.value,
+        "ok": False,
+    }

@@ -13,59 +13,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from rnninspect.model.spec import RNNSpec, SpecError
-
-Shape = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One misfit: which tensor and dimension, what was given and expected, and why.
-
-    ``got`` and ``expected`` are a size (with ``dim``), a whole shape, or None for a tensor that
-    is missing (``got``) or that the module does not take (``expected``); ``expected_text`` says
-    in words what is expected where no shape can (an input of the wrong rank). ``fix`` holds
-    the shapes that the hint proposes, by tensor name; :func:`diagnose` keeps it only when a
-    second diagnosis of those shapes finds the misfit gone.
-    """
-
-    tensor: str
-    dim: int | None
-    got: int | Shape | None
-    expected: int | Shape | None
-    meaning: str
-    hint: str
-    fix: dict[str, Shape] | None = None
-    expected_text: str | None = None
-
-    @property
-    def got_text(self) -> str:
-        return _fmt(self.got)
-
-    @property
-    def wanted_text(self) -> str:
-        if self.expected_text is not None:
-            return self.expected_text
-        return "none" if self.expected is None else _fmt(self.expected)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tensor": self.tensor,
-            "dim": self.dim,
-            "got": _json(self.got),
-            "expected": _json(self.expected),
-            "expected_text": self.wanted_text,
-            "meaning": self.meaning,
-            "hint": self.hint,
-            "fix": None if self.fix is None else {k: list(v) for k, v in self.fix.items()},
-        }
-
-
-def _json(value: int | Shape | None) -> int | list[int] | None:
-    return list(value) if isinstance(value, tuple) else value
+from rnninspect.reports.diagnose import Problem, Shape
+from rnninspect.reports.diagnose import format_shape as _fmt
 
 
 def parse_shape(text: str, option: str) -> Shape:
@@ -87,14 +38,6 @@ def parse_shape(text: str, option: str) -> Shape:
 
 #: The largest size a torch tensor's dimension can have.
 INT64_MAX = 2**63 - 1
-
-
-def _fmt(shape: int | Shape | None) -> str:
-    if shape is None:
-        return "missing"
-    if isinstance(shape, int):
-        return str(shape)
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 def example(spec: RNNSpec, x: Shape) -> RNNSpec:

@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from rnninspect.commands.diagnose.diagnose import Shape
 from rnninspect.model.spec import RNNSpec
+from rnninspect.reports.diagnose import Shape
 
 _PROBE = """
 import json, sys

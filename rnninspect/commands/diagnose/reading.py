@@ -5,8 +5,9 @@ same shapes, which only the user can tell apart.
 
 from __future__ import annotations
 
-from rnninspect.commands.diagnose.diagnose import Shape, example
+from rnninspect.commands.diagnose.diagnose import example
 from rnninspect.model.spec import RNNSpec
+from rnninspect.reports.diagnose import Shape
 
 
 def how_read(spec: RNNSpec, x: Shape) -> list[str]:

@@ -82,15 +82,10 @@ def from_torch(
 ) -> tuple[list[KerasModule], list[str], list[str]]:
     """The recurrent modules of a checkpoint (read as ``infer`` reads it), ready for Keras; the
     notes (what was assumed, how dtypes are held); and every tensor not converted."""
-    from rnninspect.commands.infer import (
-        Inconsistent,
-        Inferred,
-        infer_modules,
-        select,
-        spec_with_weights,
-    )
+    from rnninspect.commands.infer import infer_modules, select, spec_with_weights
     from rnninspect.files.checkpoint import dense, load_tensors
     from rnninspect.files.reparam import rebuild
+    from rnninspect.reports.infer import Inconsistent, Inferred
 
     tensors, notes = rebuild(load_tensors(path))
     found = infer_modules({name: tuple(value.shape) for name, value in tensors.items()})

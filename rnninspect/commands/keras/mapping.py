@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from rnninspect.core.devices import Unavailable
 from rnninspect.model.spec import RNNSpec, SpecError
+from rnninspect.reports.keras import WeightMap
 
 INSTALL = "pip install 'rnninspect[keras]'"
 
@@ -37,30 +37,6 @@ KERAS_GATES = {"rnn": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h
 
 #: Where each of Keras's GRU gates (z, r, h) is in torch's (r, z, n).
 GRU_FROM_TORCH = (1, 0, 2)
-
-
-@dataclass(frozen=True)
-class WeightMap:
-    """One Keras weight and the torch parameters it is made from."""
-
-    layer: int
-    direction: str
-    keras: str
-    keras_shape: tuple[int, ...]
-    torch: tuple[str, ...]
-    torch_shape: tuple[int, ...]
-    how: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "layer": self.layer,
-            "direction": self.direction,
-            "keras": self.keras,
-            "keras_shape": list(self.keras_shape),
-            "torch": list(self.torch),
-            "torch_shape": list(self.torch_shape),
-            "how": self.how,
-        }
 
 
 def refuse(spec: RNNSpec, reset_after: bool) -> None:

@@ -13,7 +13,6 @@ pass, as one process would have.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import signal
@@ -21,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from rnninspect.core.isolation import main_left_alone
 from rnninspect.reports.matrix import Case, CaseResult
 
 
@@ -85,25 +85,6 @@ def run_in_workers(
         pool.shutdown(wait=False, cancel_futures=True)
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()  # a case still running when we stop is not waited for
-
-
-@contextlib.contextmanager
-def main_left_alone() -> Iterator[None]:
-    """Start workers without re-running the parent's ``__main__`` in them, as multiprocessing
-    otherwise does: it may be a script run from stdin, a notebook, or the ``rnninspect``
-    command itself, and the workers need nothing from it."""
-    main = sys.modules["__main__"]
-    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
-    for name in saved:
-        delattr(main, name)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        if "__spec__" not in saved:
-            del main.__spec__
-        for name, value in saved.items():
-            setattr(main, name, value)
 
 
 def _start() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,55 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from rnninspect.core.build import example_inputs, upstream_gradients
-from rnninspect.core.parity import ParityRow, Tolerance, compare_rows, judge
+from rnninspect.core.parity import Tolerance, compare_rows, judge
 from rnninspect.core.runs import reference_side, run_with_grads
 from rnninspect.core.runtimes import RuntimeFailed, prepare
 from rnninspect.core.runtimes.base import Prepared
 from rnninspect.files import output
 from rnninspect.model.spec import RNNSpec
-
-
-@dataclass
-class RuntimeResult:
-    """One runtime at one shape: its rows, or the one-line reason it could not run."""
-
-    runtime: str
-    detail: str
-    seq_len: int | None
-    batch: int | None
-    rows: list[ParityRow] = field(default_factory=list)
-    error: str | None = None
-    gradients: bool = True
-    saved: str | None = None
-    compiled: dict[str, Any] | None = None
-
-    @property
-    def label(self) -> str:
-        """The runtime's name, and ``(ran eagerly)`` where torch.compile compiled nothing."""
-        eager = self.compiled is not None and self.compiled.get("ran_eagerly")
-        return f"{self.runtime} (ran eagerly)" if eager else self.runtime
-
-    @property
-    def verdict(self) -> str:
-        if self.error is not None or any(row.verdict == "fail" for row in self.rows):
-            return "fail"
-        if any(row.verdict == "inconclusive" for row in self.rows):
-            return "inconclusive"
-        return "pass"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "runtime": self.runtime,
-            "detail": self.detail,
-            "seq_len": self.seq_len,
-            "batch": self.batch,
-            "gradients": self.gradients,
-            "error": self.error,
-            "saved": self.saved,
-            "compiled": self.compiled,
-            "verdict": self.verdict,
-            "parity": [row.to_dict() for row in self.rows],
-        }
+from rnninspect.reports.verify import RuntimeResult
 
 
 def shapes_to_run(

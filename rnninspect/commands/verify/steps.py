@@ -33,88 +33,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from rnninspect.core.parity import NOISE_FACTOR, RANGE_MARGIN, Comparison, Tolerance, compare
+from rnninspect.core.parity import RANGE_MARGIN, Comparison, Tolerance, compare
 from rnninspect.core.runs import Forward, Run, run_with_grads
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reference.recurrence import DirectionWeights, direction_suffixes, step
 from rnninspect.reference.step import cell_on_branch, kink_free_upstream, one_step
-
-#: The reference's step error is taken as at least this fraction of the tolerance, so that the
-#: ratio stays at most 100 where the same-dtype reference happens to be almost exact.
-RATIO_FLOOR = 0.01
+from rnninspect.reports.verify import StepParity
 
 #: What the module's one-step call returns: its results by the contract's names.
 StepForward = Callable[[nn.Module, RNNSpec, dict[str, Tensor]], dict[str, Tensor]]
-
-
-@dataclass
-class Worst:
-    """The largest error over tolerance seen so far, and where."""
-
-    excess: float = 0.0
-    where: str = ""
-
-    def update(self, excess: float, where: str) -> None:
-        if excess > self.excess or not self.where:
-            self.excess, self.where = excess, where
-
-
-@dataclass
-class StepParity:
-    """The worst single step, forward and backward, of the implementation and of the
-    reference in the implementation's dtype; ``excess`` is error over tolerance. A step is
-    allowed its tolerance, or :data:`~rnninspect.parity.NOISE_FACTOR` times the error the
-    reference in the same dtype makes on the same step and tensor where that is larger (a step
-    through several layers of large weights can amplify correct rounding past the tolerance);
-    ``forward_beyond`` and ``backward_beyond`` are the worst steps' errors over that. ``steps``
-    counts the steps checked; ``out_of_range`` those that could not be, because the float64
-    reference's state, results or gradients there lie beyond the dtype's largest value (a
-    recurrence that overflows float16): no kernel in that dtype can take such a step."""
-
-    steps: int = 0
-    out_of_range: int = 0
-    forward: Worst = field(default_factory=Worst)
-    backward: Worst = field(default_factory=Worst)
-    reference_forward: Worst = field(default_factory=Worst)
-    reference_backward: Worst = field(default_factory=Worst)
-    packed: bool = False
-    forward_beyond: float = 0.0  # the worst step's error over what it is allowed
-    backward_beyond: float = 0.0
-    allowance: float = NOISE_FACTOR  # times the same-dtype reference's error on the step
-
-    def amplified(self) -> list[str]:
-        """``forward``, ``backward``: where the worst step is beyond tolerance yet allowed, as
-        within ``allowance`` times the same-dtype reference's error on that step."""
-        pairs = [
-            ("forward", self.forward, self.forward_ok),
-            ("backward", self.backward, self.backward_ok),
-        ]
-        return [name for name, worst, ok in pairs if worst.excess > 1.0 and ok]
-
-    @property
-    def forward_ok(self) -> bool:
-        return self.forward_beyond <= 1.0
-
-    @property
-    def backward_ok(self) -> bool:
-        return self.backward_beyond <= 1.0
-
-    def noise_ratio(self, gradient: bool) -> float:
-        """How many times noisier the implementation's steps are than the same-dtype
-        reference's (at least 1); for gradient rows, forward and backward steps both count."""
-        pairs = [(self.forward, self.reference_forward)]
-        if gradient:
-            pairs.append((self.backward, self.reference_backward))
-        ratio = 1.0
-        for mine, ours in pairs:
-            if ours.excess > 0:
-                ratio = max(ratio, mine.excess / max(ours.excess, RATIO_FLOOR))
-        return ratio
 
 
 def step_parity(

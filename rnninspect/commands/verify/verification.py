@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,8 +20,8 @@ from torch import Tensor, nn
 from rnninspect.base.signals import TimeLimitExceeded, time_limit
 from rnninspect.commands.verify.findings import finding, gate_notes
 from rnninspect.commands.verify.noise import EXTRA_RUNS, perturbed_floors
-from rnninspect.commands.verify.runtime_checks import RuntimeResult, check_runtime
-from rnninspect.commands.verify.steps import StepParity, cell_parity, step_parity
+from rnninspect.commands.verify.runtime_checks import check_runtime
+from rnninspect.commands.verify.steps import cell_parity, step_parity
 from rnninspect.core import devices, isolation, load, runtimes
 from rnninspect.core.build import (
     UnexpectedResult,
@@ -59,7 +58,7 @@ from rnninspect.core.timing import Timing, seconds_of, time_sides
 from rnninspect.model import memory
 from rnninspect.model.spec import RNNSpec, SpecError
 from rnninspect.reports.common import versions
-from rnninspect.reports.verify import VerifyReport
+from rnninspect.reports.verify import RuntimeResult, StepParity, VerifyReport
 
 
 def call_module(
@@ -379,23 +378,6 @@ def _onnx_file(path: str, spec: RNNSpec, device: torch.device) -> Prepared:
         return onnx.load(path, spec, device, path)
     except runtimes.RuntimeFailed as exc:
         raise SpecError(f"--onnx {path}: {exc}") from None
-
-
-def failed_run(spec: RNNSpec, options: VerifyOptions, error: str) -> dict[str, Any]:
-    """verify's JSON when the implementation under test raised before any row was measured."""
-    impl = options.impl if isinstance(options.impl, str) or options.impl is None else None
-    return {
-        "config": spec.to_dict(),
-        "spec": spec.to_spec_string(),
-        "versions": versions(torch.__version__),
-        "device": options.device,
-        "dtype": options.dtype,
-        "impl": impl,
-        "parity": [],
-        "error": error,
-        "verdict": "fail",
-        "ok": False,
-    }
 
 
 def _evidence(
