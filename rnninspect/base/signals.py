@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from rnninspect.base.errors import ExitCode
+
 #: Seconds the main thread has to finish after Ctrl-C before the watcher ends the process.
 GRACE = 1.5
-
-#: The exit code of a process stopped by Ctrl-C, as shells report it.
-EXIT_INTERRUPTED = 130
 
 
 def install() -> None:
@@ -74,7 +73,7 @@ def exit_interrupted() -> None:
                 stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(ExitCode.INTERRUPTED)
 
 
 #: What must be undone before the process ends on Ctrl-C (a half-written file removed); the
@@ -90,7 +89,7 @@ def stop() -> None:
     try:
         os.write(2, interrupted_line().encode())
     finally:
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.INTERRUPTED)
 
 
 class TimeLimitExceeded(BaseException):

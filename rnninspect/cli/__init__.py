@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from rnninspect import __version__
+from rnninspect.base.errors import ExitCode, RNNInspectError
 from rnninspect.cli.bench import bench
 from rnninspect.cli.convert import convert
 from rnninspect.cli.diagnose import diagnose
@@ -23,10 +24,8 @@ from rnninspect.cli.explain import explain
 from rnninspect.cli.infer import infer
 from rnninspect.cli.keras import keras
 from rnninspect.cli.matrix import matrix
-from rnninspect.cli.options import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 from rnninspect.cli.shapes import shapes
 from rnninspect.cli.verify import verify
-from rnninspect.model.spec import RNNInspectError
 
 #: Raised by click 8.2 and later for a bare group; older clicks print the help themselves.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -63,10 +62,10 @@ class RNNInspectGroup(click.Group):
     ) -> Any:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-            code = result if isinstance(result, int) else EXIT_OK
+            code = result if isinstance(result, int) else ExitCode.OK
         except _NO_ARGS_IS_HELP as exc:
             click.echo(exc.format_message())  # bare `rnninspect`: the help, as --help gives it
-            code = EXIT_OK
+            code = ExitCode.OK
         except click.ClickException as exc:
             print_error(exc.format_message())
             code = exc.exit_code
@@ -75,7 +74,7 @@ class RNNInspectGroup(click.Group):
 
             with suppress(OSError, ValueError):
                 sys.stderr.write(interrupted_line())
-            code = EXIT_INTERRUPTED
+            code = ExitCode.INTERRUPTED
         except RNNInspectError as exc:
             print_error(str(exc))
             code = exc.exit_code
@@ -86,9 +85,9 @@ class RNNInspectGroup(click.Group):
                 f"internal error, a bug in rnninspect: {type(exc).__name__}: {exc} "
                 "(set RNNINSPECT_DEBUG=1 for the traceback)"
             )
-            code = EXIT_INTERNAL
+            code = ExitCode.INTERNAL
         code = _flushed(code)
-        if standalone_mode and code == EXIT_INTERRUPTED:
+        if standalone_mode and code == ExitCode.INTERRUPTED:
             from rnninspect.base.signals import exit_interrupted
 
             exit_interrupted()
@@ -112,7 +111,7 @@ def _flushed(code: int) -> int:
         with suppress(OSError, ValueError):  # nothing more may reach it, not even at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print_error(f"cannot write to stdout: {exc.strerror or exc}")
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     return code
 
 

@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
+from rnninspect.base.errors import ExitCode
 from rnninspect.cli.options import (
-    EXIT_CHECK_FAILED,
-    EXIT_OK,
     device_option,
     dtype_option,
     import_torch,
@@ -104,4 +103,4 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     if report.sweep_warning:
         click.echo(f"Warning: {report.sweep_warning}", err=True)
     render.emit(report, fmt)
-    return EXIT_CHECK_FAILED if report.runtime_errors else EXIT_OK
+    return ExitCode.CHECK_FAILED if report.runtime_errors else ExitCode.OK

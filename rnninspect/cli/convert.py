@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, FILE, format_option, import_torch
+from rnninspect.base.errors import ExitCode
+from rnninspect.cli.options import FILE, format_option, import_torch
 
 
 @click.command()
@@ -73,4 +74,4 @@ def convert(
         click.echo(f"Note: {note}", err=True)
     render.emit(report, fmt)
     # unchecked is reached only where --assume-defaults asked for it
-    return EXIT_CHECK_FAILED if report.verdict == "fail" else EXIT_OK
+    return ExitCode.CHECK_FAILED if report.verdict == "fail" else ExitCode.OK

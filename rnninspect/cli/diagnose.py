@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, import_torch, with_config
+from rnninspect.base.errors import ExitCode
+from rnninspect.cli.options import import_torch, with_config
 
 _FROM_INPUT = "the batch and sequence length are read from --input-shape"
 
@@ -46,4 +47,4 @@ def diagnose(
     c0 = None if c0_shape is None else parse_shape(c0_shape, "--c0-shape")
     report = api.diagnose(spec, x, h0, c0)
     render.emit(report, fmt)
-    return EXIT_OK if report.fits else EXIT_CHECK_FAILED
+    return ExitCode.OK if report.fits else ExitCode.CHECK_FAILED

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from rnninspect.cli.options import EXIT_CHECK_FAILED, EXIT_OK, import_torch, with_config
+from rnninspect.base.errors import ExitCode
+from rnninspect.cli.options import import_torch, with_config
 
 
 @click.command()
@@ -26,4 +27,4 @@ def explain(spec: Any, fmt: str) -> int:
     for message in report.shapes.warnings:
         click.echo(f"Warning: torch: {message}", err=True)
     render.emit(report, fmt)
-    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED

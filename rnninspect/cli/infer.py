@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
+from rnninspect.base.errors import ExitCode
 from rnninspect.cli.options import (
-    EXIT_CHECK_FAILED,
-    EXIT_OK,
     FILE,
     format_option,
     import_torch,
@@ -38,4 +37,4 @@ def infer(file: str, max_memory: str | None, fmt: str) -> int:
     limit = None if max_memory is None else memory.parse_size(max_memory)
     report = api.infer(file, limit)
     render.emit(report, fmt)
-    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED

@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
+from rnninspect.base.errors import ExitCode
 from rnninspect.cli.options import (
-    EXIT_CHECK_FAILED,
-    EXIT_OK,
     FILE,
     allow_inconclusive_option,
     device_option,
@@ -109,7 +108,7 @@ def matrix(
     render.emit(report, fmt)
     if target is not None:
         output.write_atomically(target, render.matrix.junit_xml(report), "--junit-xml")
-    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
 
 
 def _confirm_size(cases: list[Any], jobs: int, yes: bool) -> None:

@@ -15,13 +15,6 @@ import click
 
 from rnninspect.model.spec import CellKind, option_name, resolve
 
-#: Exit codes of the contract.
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
-
-
-EXIT_INTERRUPTED = 130
-
-
 #: CONFIG options, by their keys; each command that takes a configuration gets all of them.
 CONFIG_KEYS = (
     "cell",

@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
+from rnninspect.base.errors import ExitCode
 from rnninspect.cli.options import (
-    EXIT_CHECK_FAILED,
-    EXIT_OK,
     import_torch,
     max_memory_option,
     with_config,
@@ -44,5 +43,5 @@ def shapes(spec: Any, fmt: str, max_memory: str | None) -> int:
             "this is a bug in rnninspect, please report it",
             err=True,
         )
-        return EXIT_CHECK_FAILED
-    return EXIT_OK
+        return ExitCode.CHECK_FAILED
+    return ExitCode.OK

@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
+from rnninspect.base.errors import ExitCode
 from rnninspect.cli.options import (
-    EXIT_CHECK_FAILED,
-    EXIT_OK,
     FILE,
     allow_inconclusive_option,
     device_option,
@@ -158,8 +157,8 @@ def verify(
         click.echo(f"Warning: torch: {message}", err=True)
     render.emit(report, fmt)
     if report.verdict == "pass":
-        return EXIT_OK
+        return ExitCode.OK
     if report.verdict == "inconclusive" and allow_inconclusive:
         click.echo("Inconclusive rows allowed by --allow-inconclusive.", err=True)
-        return EXIT_OK
-    return EXIT_CHECK_FAILED
+        return ExitCode.OK
+    return ExitCode.CHECK_FAILED

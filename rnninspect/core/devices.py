@@ -8,8 +8,9 @@ from contextlib import contextmanager
 
 import torch
 
+from rnninspect.base.errors import ExitCode, RNNInspectError
 from rnninspect.model import memory
-from rnninspect.model.spec import RNNInspectError, SpecError
+from rnninspect.model.spec import SpecError
 
 DTYPES = {
     "float32": torch.float32,
@@ -22,7 +23,7 @@ DTYPES = {
 class Unavailable(RNNInspectError):
     """The requested device or dtype does not exist on this machine (exit 3)."""
 
-    exit_code = 3
+    exit_code = ExitCode.UNAVAILABLE
 
 
 def synchronizer(device: torch.device) -> Callable[[], None] | None:

@@ -19,8 +19,9 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
+from rnninspect.base.errors import RNNInspectError
 from rnninspect.base.signals import TimeLimitExceeded
-from rnninspect.model.spec import RNNInspectError, RNNSpec
+from rnninspect.model.spec import RNNSpec
 
 Factory = Callable[..., Any]
 

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from rnninspect.base.errors import RNNInspectError
 from rnninspect.core.runs import ImplementationFailed
 
 T = TypeVar("T")
@@ -235,7 +236,6 @@ def _portable(exc: BaseException) -> BaseException:
         return exc
     except Exception:
         pass
-    from rnninspect.model.spec import RNNInspectError
 
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, RNNInspectError):

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnninspect.base.errors import RNNInspectError
 from rnninspect.base.text import printable
 from rnninspect.model import memory
-from rnninspect.model.spec import RNNInspectError
 
 #: torch releases that fixed published bypasses of weights-only loading.
 SAFE_TORCH = (2, 10)

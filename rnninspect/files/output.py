@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from rnninspect.base import signals
-from rnninspect.model.spec import RNNInspectError
+from rnninspect.base.errors import RNNInspectError
 
 #: Temporary files being written now; removed on an interrupt that cannot wait.
 PENDING: set[str] = set()

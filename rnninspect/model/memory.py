@@ -13,8 +13,9 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnninspect.base.errors import RNNInspectError
 from rnninspect.model.shapes import parameter_shapes, tensor_shapes
-from rnninspect.model.spec import RNNInspectError, RNNSpec
+from rnninspect.model.spec import RNNSpec
 
 #: Bytes per element of the dtypes rnninspect runs in.
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}

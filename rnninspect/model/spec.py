@@ -18,11 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-
-class RNNInspectError(Exception):
-    """Base of every error rnninspect raises on purpose; the CLI maps each to an exit code."""
-
-    exit_code = 2
+from rnninspect.base.errors import RNNInspectError
 
 
 class SpecError(RNNInspectError, ValueError):

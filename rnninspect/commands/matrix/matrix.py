@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rnninspect.base.errors import RNNInspectError
 from rnninspect.commands.matrix import expand
 from rnninspect.commands.verify.verification import verify
 from rnninspect.core.impl import ImplError, load_factory
@@ -26,7 +27,6 @@ from rnninspect.model.spec import (
     DEFAULTS,
     SEQUENCE_ONLY,
     CellKind,
-    RNNInspectError,
     RNNSpec,
     SpecError,
     make_spec,

@@ -11,8 +11,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnninspect.base.errors import RNNInspectError
 from rnninspect.core.devices import Unavailable
-from rnninspect.model.spec import RNNInspectError, RNNSpec
+from rnninspect.model.spec import RNNSpec
 
 #: Named inputs (``input``, ``h0``, ``c0``) of a configuration (its shapes and packing) to
 #: named results (``output``, ``h_n``, ...).
