@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rnninspect.model.spec import RNNSpec
+from rnninspect.model.verdict import Verdict
 from rnninspect.reports.verify import VerifyReport
 
 __all__ = ["assert_matches_torch"]
@@ -43,8 +44,7 @@ def assert_matches_torch(
     if specs is None or isinstance(specs, str | RNNSpec):
         specs = [specs]  # type: ignore[list-item]
     reports = [verify(spec, impl=impl, **settings) for spec in specs]
-    allowed = ("pass", "inconclusive") if allow_inconclusive else ("pass",)
-    failing = [report for report in reports if report.verdict not in allowed]
+    failing = [r for r in reports if not Verdict.accepted(r.verdict, allow_inconclusive)]
     if failing:
         out = io.StringIO()
         console = Console(file=out, width=100, no_color=True, highlight=False)

@@ -168,3 +168,12 @@ def test_every_benchmark_script_imports() -> None:
         spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
         assert spec is not None and spec.loader is not None
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def test_the_verdict_vocabulary_orders_and_accepts_as_the_contract_says() -> None:
+    from rnninspect.model.verdict import Verdict
+
+    assert Verdict.worst([]) == "pass" and Verdict.worst(["pass", "inconclusive"]) == "inconclusive"
+    assert Verdict.worst(["inconclusive", "fail", "pass"]) == "fail"
+    assert Verdict.accepted("pass", False) and not Verdict.accepted("inconclusive", False)
+    assert Verdict.accepted("inconclusive", True) and not Verdict.accepted("fail", True)

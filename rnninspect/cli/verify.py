@@ -22,6 +22,7 @@ from rnninspect.cli.options import (
     weights_options,
     with_config,
 )
+from rnninspect.model.verdict import Verdict
 
 
 @click.command()
@@ -156,9 +157,8 @@ def verify(
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)
     render.emit(report, fmt)
-    if report.verdict == "pass":
-        return ExitCode.OK
-    if report.verdict == "inconclusive" and allow_inconclusive:
+    if not Verdict.accepted(report.verdict, allow_inconclusive):
+        return ExitCode.CHECK_FAILED
+    if report.verdict == Verdict.INCONCLUSIVE:
         click.echo("Inconclusive rows allowed by --allow-inconclusive.", err=True)
-        return ExitCode.OK
-    return ExitCode.CHECK_FAILED
+    return ExitCode.OK

@@ -24,6 +24,12 @@ class Verdict(StrEnum):
                 return verdict
         return cls.PASS
 
+    @classmethod
+    def accepted(cls, verdict: str, allow_inconclusive: bool) -> bool:
+        """Whether a verdict lets a run exit 0: ``pass``, and ``inconclusive`` where allowed
+        (``--allow-inconclusive``)."""
+        return verdict == cls.PASS or (allow_inconclusive and verdict == cls.INCONCLUSIVE)
+
 
 #: Error within this many noise floors counts as explained by the noise floor; a single step
 #: is allowed this many times the error of the reference in its dtype on the same step.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rnninspect.model.spec import RNNSpec
+from rnninspect.model.verdict import Verdict
 from rnninspect.reports.verify import VerifyReport
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ class CaseResult:
         return self.report.verdict
 
     def passed(self, allow_inconclusive: bool) -> bool:
-        allowed = ("pass", "inconclusive") if allow_inconclusive else ("pass",)
-        return self.verdict in allowed
+        return Verdict.accepted(self.verdict, allow_inconclusive)
 
     @property
     def worst_error(self) -> float | None:

@@ -111,11 +111,8 @@ class RuntimeResult:
 
     @property
     def verdict(self) -> str:
-        if self.error is not None or any(row.verdict == "fail" for row in self.rows):
-            return "fail"
-        if any(row.verdict == "inconclusive" for row in self.rows):
-            return "inconclusive"
-        return "pass"
+        failed = [Verdict.FAIL] if self.error is not None else []
+        return Verdict.worst([*failed, *(row.verdict for row in self.rows)])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,12 +158,8 @@ class VerifyReport:
     def verdict(self) -> str:
         """``fail`` if any row fails (a runtime's included), else ``inconclusive`` if any is,
         else ``pass``."""
-        verdicts = {row.verdict for row in self.rows}
-        verdicts |= {result.verdict for result in self.runtimes}
-        for verdict in ("fail", "inconclusive"):
-            if verdict in verdicts:
-                return verdict
-        return "pass"
+        runtimes = (result.verdict for result in self.runtimes)
+        return Verdict.worst([*(row.verdict for row in self.rows), *runtimes])
 
     @property
     def ok(self) -> bool:
