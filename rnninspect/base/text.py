@@ -29,6 +29,15 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def exception_line(exc: BaseException, named: bool = True) -> str:
+    """An exception's message on one line (``RuntimeError: shapes differ``; with ``named``
+    false, the message alone); its type alone where it has no message."""
+    text = " ".join(str(exc).split())
+    if not named:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def one_line(text: str, longest: int = LONGEST) -> str:
     """``text`` on one line, escaped, and cut in the middle past ``longest`` characters."""
     line = printable(" ".join(text.split()))

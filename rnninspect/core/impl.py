@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from rnninspect.base.errors import RNNInspectError
 from rnninspect.base.signals import TimeLimitExceeded
+from rnninspect.base.text import exception_line
 from rnninspect.model.spec import RNNSpec
 
 Factory = Callable[..., Any]
@@ -54,7 +55,7 @@ def load_factory(target: str) -> Factory:
     except (KeyboardInterrupt, TimeLimitExceeded):
         raise
     except BaseException as exc:
-        raise ImplError(f"--impl {target}: importing it failed: {_one_line(exc)}") from None
+        raise ImplError(f"--impl {target}: importing it failed: {exception_line(exc)}") from None
     factory = getattr(module, name, None)
     if factory is None:
         raise ImplError(f"--impl {target}: {where} has no attribute {name!r}")
@@ -108,11 +109,6 @@ def _prefix_hint(own: Mapping[str, Tensor], key: str) -> str:
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def build(
     factory: Factory, spec: RNNSpec, state_dict: Mapping[str, Tensor], label: str
 ) -> nn.Module:
@@ -125,7 +121,7 @@ def build(
     except (KeyboardInterrupt, TimeLimitExceeded):
         raise
     except BaseException as exc:
-        raise ImplError(f"--impl {label}: calling it failed: {_one_line(exc)}") from None
+        raise ImplError(f"--impl {label}: calling it failed: {exception_line(exc)}") from None
     if not isinstance(module, nn.Module):
         raise ImplError(
             f"--impl {label}: it returned a {type(module).__name__}, not a torch.nn.Module"

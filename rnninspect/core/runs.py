@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from rnninspect.base.errors import ExitCode, RNNInspectError
 from rnninspect.base.signals import TimeLimitExceeded
+from rnninspect.base.text import exception_line
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reference import reference_forward
 
@@ -78,17 +79,14 @@ def run_with_grads(
         try:
             grads = torch.autograd.grad(loss, [targets[i] for i in wanted], allow_unused=True)
         except RuntimeError as exc:
-            message = " ".join(str(exc).split())
+            message = exception_line(exc, named=False)
             raise ImplementationFailed(f"back-propagation failed: {message}") from None
         except SystemExit as exc:
             raise ImplementationFailed(f"back-propagation called exit({exc.code})") from None
         except (KeyboardInterrupt, TimeLimitExceeded):
             raise
         except BaseException as exc:  # a user's autograd.Function may raise anything
-            message = " ".join(str(exc).split())
-            raise ImplementationFailed(
-                f"back-propagation raised {type(exc).__name__}: {message}"
-            ) from None
+            raise ImplementationFailed(f"back-propagation raised {exception_line(exc)}") from None
         for i, grad in zip(wanted, grads, strict=True):
             found[i] = grad
     detached = {name: value.detach() for name, value in outputs.items()}

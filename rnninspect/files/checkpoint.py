@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from rnninspect.base.errors import RNNInspectError
-from rnninspect.base.text import printable
+from rnninspect.base.text import exception_line, printable
 from rnninspect.model import memory
 
 #: torch releases that fixed published bypasses of weights-only loading.
@@ -174,7 +174,7 @@ def _torch_bytes(path: Path, shapes: Any) -> int:
 
 def _refusal(exc: BaseException) -> str:
     """Why loading failed, in a line; never torch's advice to retry with weights_only=False."""
-    text = " ".join(str(exc).split())
+    text = exception_line(exc, named=False)
     if text.startswith("Weights only load failed"):
         reason = text.split("trusted source.", 1)[-1]
         reason = reason.split("Check the documentation of torch.load")[0]
@@ -231,7 +231,7 @@ def _load_npz(path: Path, limit: int, meta: bool = False) -> dict[str, Tensor]:
     except RNNInspectError:
         raise
     except Exception as exc:
-        text = " ".join(str(exc).split())
+        text = exception_line(exc, named=False)
         raise CheckpointError(f"{path}: not a readable .npz file: {text[:300]}") from None
 
 
@@ -271,7 +271,7 @@ def _load_safetensors(path: Path, limit: int, meta: bool = False) -> dict[str, T
     except RNNInspectError:
         raise
     except Exception as exc:
-        text = " ".join(str(exc).split())
+        text = exception_line(exc, named=False)
         raise CheckpointError(f"{path}: not a readable .safetensors file: {text[:300]}") from None
 
 

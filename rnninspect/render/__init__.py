@@ -36,8 +36,6 @@ from rnninspect.reports.matrix import MatrixReport
 from rnninspect.reports.shapes import ShapesReport
 from rnninspect.reports.verify import VerifyReport
 
-FORMATS = ("table", "json", "markdown")
-
 Report = (
     ShapesReport
     | VerifyReport
@@ -68,7 +66,7 @@ _VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], s
 
 
 def emit(report: Report, fmt: str, file: IO[str] | None = None, width: int | None = None) -> None:
-    """Write a report to ``file`` (stdout by default) in one of :data:`FORMATS`."""
+    """Write a report to ``file`` (stdout by default) as ``table``, ``json`` or ``markdown``."""
     console = Console(file=file, width=width, highlight=False, soft_wrap=False)
     if fmt == "json":
         write_text(console, to_json(report) + "\n")

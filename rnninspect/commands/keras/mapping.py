@@ -30,10 +30,9 @@ from rnninspect.reports.keras import WeightMap
 
 INSTALL = "pip install 'rnninspect[keras]'"
 
-#: The Keras layer of each family, and its gate order.
+#: The Keras layer and cell of each family.
 KERAS_LAYER = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 KERAS_CELL = {"rnn": "SimpleRNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}
-KERAS_GATES = {"rnn": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h")}
 
 #: Where each of Keras's GRU gates (z, r, h) is in torch's (r, z, n).
 GRU_FROM_TORCH = (1, 0, 2)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from rnninspect.base.signals import TimeLimitExceeded, time_limit
+from rnninspect.base.text import exception_line
 from rnninspect.commands.verify.findings import finding, gate_notes
 from rnninspect.commands.verify.noise import EXTRA_RUNS, perturbed_floors
 from rnninspect.commands.verify.runtime_checks import check_runtime
@@ -75,10 +76,7 @@ def call_module(
     except (KeyboardInterrupt, TimeLimitExceeded):
         raise
     except BaseException as exc:  # user code may raise anything, BaseException's own too
-        message = " ".join(str(exc).split())
-        raise ImplementationFailed(
-            f"the {what}'s forward raised {type(exc).__name__}: {message}"
-        ) from None
+        raise ImplementationFailed(f"the {what}'s forward raised {exception_line(exc)}") from None
 
 
 def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
@@ -248,10 +246,9 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
                         tolerance,
                     )
             except Exception as exc:
-                message = " ".join(str(exc).split())
                 notes.append(
-                    f"step-wise parity could not run ({type(exc).__name__}: {message}), so no "
-                    "row can be inconclusive"
+                    f"step-wise parity could not run ({exception_line(exc)}), so no row can be "
+                    "inconclusive"
                 )
             if steps is not None and steps.packed:
                 notes.append(

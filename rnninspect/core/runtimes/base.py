@@ -11,7 +11,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnninspect.base.errors import RNNInspectError
 from rnninspect.core.devices import Unavailable
 from rnninspect.model.spec import RNNSpec
 
@@ -52,10 +51,6 @@ class RuntimeFailed(Exception):
 
 class RuntimeUnavailable(Unavailable):
     """A runtime whose packages are not installed (exit 3, with the install line)."""
-
-
-class RuntimeRefused(RNNInspectError):
-    """A configuration rnninspect cannot put through a runtime (exit 2)."""
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
