@@ -180,7 +180,7 @@ def infer(path: str | Path, max_memory: int | None = None) -> InferReport:
     return InferReport(str(path), versions(torch.__version__), found, len(shapes), notes)
 
 
-def trained(
+def trained_weights(
     path: str | Path,
     prefix: str | None,
     spec_text: str | None,

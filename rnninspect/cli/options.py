@@ -211,7 +211,7 @@ def with_config(
         from rnninspect import api
 
         given = {key: options.pop(key) for key in CONFIG_KEYS}
-        spec, state = api.trained(path, prefix, spec_text, given)
+        spec, state = api.trained_weights(path, prefix, spec_text, given)
         source = path if prefix is None else f"{path}, prefix {prefix!r}"
         return command(spec=spec, **options, weights=state, weights_source=source)
 

@@ -28,7 +28,7 @@ from rnninspect.core.build import (
 )
 from rnninspect.core.options import BenchOptions
 from rnninspect.core.runs import Forward, Side, run_with_grads, without_grad
-from rnninspect.core.runtimes.base import Run
+from rnninspect.core.runtimes.base import ArtefactRun
 from rnninspect.core.timing import RatioRounds, Timing, peak_cuda_bytes, ratio_rounds, time_sides
 from rnninspect.model import memory
 from rnninspect.model.shapes import flop_count
@@ -240,7 +240,7 @@ def _time_runtimes(
         details[name] = prepared.detail
         run = prepared.run
 
-        def forward(x: Mapping[str, Tensor], run: Run = run) -> dict[str, Tensor]:
+        def forward(x: Mapping[str, Tensor], run: ArtefactRun = run) -> dict[str, Tensor]:
             return run(x, spec)
 
         side: dict[str, Side] = {name: (forward, prepared.parameters, inputs)}

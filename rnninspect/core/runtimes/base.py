@@ -16,7 +16,7 @@ from rnninspect.model.spec import RNNSpec
 
 #: Named inputs (``input``, ``h0``, ``c0``) of a configuration (its shapes and packing) to
 #: named results (``output``, ``h_n``, ...).
-Run = Callable[[Mapping[str, Tensor], RNNSpec], dict[str, Tensor]]
+ArtefactRun = Callable[[Mapping[str, Tensor], RNNSpec], dict[str, Tensor]]
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Prepared:
     ``compiled``, for ``compile``, what dynamo captured (graphs, ops, breaks and reasons).
     """
 
-    run: Run
+    run: ArtefactRun
     gradients: bool
     detail: str
     parameters: dict[str, Tensor] = field(default_factory=dict)
@@ -83,7 +83,7 @@ def one_line(text: str, longest: int = 300) -> str:
     return f"{line[:half].rstrip()} ... {line[-half:].lstrip()}"
 
 
-def call(module: nn.Module | Callable[..., object]) -> Run:
+def call(module: nn.Module | Callable[..., object]) -> ArtefactRun:
     """Call a torch-style module with the contract's named inputs, as verify calls torch's
     (packed with the configuration's lengths, the output padded back); name its results."""
     from rnninspect.core.build import UnexpectedResult, run_module
