@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
@@ -89,6 +89,28 @@ def upstream_gradients(spec: RNNSpec, device: torch.device) -> dict[str, Tensor]
 RESULT_NAMES = ("output", "h_n", "c_n", "h1", "c1")
 
 
+def result_names(spec: RNNSpec) -> tuple[str, ...]:
+    """What one forward pass returns, by the contract's names, in torch's order: ``output``,
+    ``h_n`` (and ``c_n``); for a Cell ``h1`` (and ``c1``)."""
+    if spec.cell.is_cell:
+        return ("h1", "c1") if spec.has_cell_state else ("h1",)
+    return ("output", "h_n", "c_n") if spec.has_cell_state else ("output", "h_n")
+
+
+def packed_input(spec: RNNSpec, inputs: Mapping[str, Tensor]) -> Tensor | PackedSequence:
+    """The input as the module takes it: packed with ``spec.lengths``
+    (``pack_padded_sequence(..., enforce_sorted=False)``), else as it is."""
+    if spec.lengths is None:
+        given: Tensor = inputs["input"]
+        return given
+    return pack_padded_sequence(
+        inputs["input"],
+        torch.tensor(spec.lengths),
+        batch_first=spec.batch_first,
+        enforce_sorted=False,
+    )
+
+
 def run_module(
     module: nn.Module, spec: RNNSpec, inputs: dict[str, Tensor], keep_packed: bool = False
 ) -> dict[str, Tensor]:
@@ -101,20 +123,13 @@ def run_module(
     state: Tensor | tuple[Tensor, Tensor] = inputs["h0"]
     if spec.has_cell_state:
         state = (inputs["h0"], inputs["c0"])
-    packed = None
-    if spec.lengths is not None:
-        packed = pack_padded_sequence(
-            inputs["input"],
-            torch.tensor(spec.lengths),
-            batch_first=spec.batch_first,
-            enforce_sorted=False,
-        )
-    result = module(inputs["input"] if packed is None else packed, state)
+    given = packed_input(spec, inputs)
+    packed = given if isinstance(given, PackedSequence) else None
+    result = module(given, state)
     check_structure(result, spec)
     if spec.cell.is_cell:
-        names = ("h1", "c1") if spec.has_cell_state else ("h1",)
         values = result if spec.has_cell_state else (result,)
-        return dict(zip(names, values, strict=True))
+        return dict(zip(result_names(spec), values, strict=True))
     output, final = result
     extras: dict[str, Tensor] = {}
     if isinstance(output, PackedSequence):

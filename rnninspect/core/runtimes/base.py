@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
@@ -97,24 +96,11 @@ def call(module: nn.Module | Callable[..., object]) -> ArtefactRun:
     return run
 
 
-def packed(spec: RNNSpec, inputs: Mapping[str, Tensor]) -> Tensor | PackedSequence:
-    """The input as the module takes it: packed with ``spec.lengths``, else as it is."""
-    if spec.lengths is None:
-        return inputs["input"]
-    from torch.nn.utils.rnn import pack_padded_sequence
-
-    lengths = torch.tensor(spec.lengths)
-    return pack_padded_sequence(
-        inputs["input"], lengths, batch_first=spec.batch_first, enforce_sorted=False
-    )
-
-
 def name_results(result: object, spec: RNNSpec) -> dict[str, Tensor]:
     """A forward's return value (torch's structure, or a flat sequence) by the contract's names."""
-    if spec.cell.is_cell:
-        names = ["h1", "c1"] if spec.has_cell_state else ["h1"]
-    else:
-        names = ["output", "h_n", "c_n"] if spec.has_cell_state else ["output", "h_n"]
+    from rnninspect.core.build import result_names
+
+    names = result_names(spec)
     flat = list(_flatten(result))
     if len(flat) != len(names):
         raise RuntimeFailed("run", f"returned {len(flat)} tensors, where {len(names)} are expected")

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, call, packed
+from rnninspect.core.build import packed_input
+from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, call
 from rnninspect.model.spec import RNNSpec
 
 
@@ -44,7 +45,7 @@ def prepare(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.export(
-                module, (packed(spec, inputs), state), dynamic_shapes=shapes
+                module, (packed_input(spec, inputs), state), dynamic_shapes=shapes
             )
     except Exception as exc:
         raise RuntimeFailed("torch.export", exc) from None

@@ -22,12 +22,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnninspect.core.build import packed_input, result_names
 from rnninspect.core.runtimes.base import (
     Prepared,
     RuntimeFailed,
     RuntimeUnavailable,
     name_results,
-    packed,
 )
 from rnninspect.model.spec import RNNSpec
 
@@ -36,10 +36,7 @@ INSTALL = "pip install 'rnninspect[onnx]'"
 
 def _names(spec: RNNSpec) -> tuple[list[str], list[str]]:
     state = ["h0", "c0"] if spec.has_cell_state else ["h0"]
-    if spec.cell.is_cell:
-        return ["input", *state], (["h1", "c1"] if spec.has_cell_state else ["h1"])
-    outputs = ["output", "h_n", "c_n"] if spec.has_cell_state else ["output", "h_n"]
-    return ["input", *state], outputs
+    return ["input", *state], list(result_names(spec))
 
 
 def _axes(spec: RNNSpec) -> dict[str, dict[int, str]]:
@@ -145,7 +142,7 @@ def prepare(
                 f"the dynamo ONNX exporter needs onnxscript: {INSTALL}"
             ) from None
     in_names, out_names = _names(spec)
-    args = (packed(spec, inputs), *(inputs[name] for name in in_names[1:]))
+    args = (packed_input(spec, inputs), *(inputs[name] for name in in_names[1:]))
     flat = _Flat(module, spec).eval()
     data = _export(flat, spec, args, in_names, out_names, exporter)
     prepared = _session(data, spec, inputs["input"].device)
