@@ -29,6 +29,7 @@ from rnninspect.core.build import (
 from rnninspect.core.options import BenchOptions
 from rnninspect.core.runs import Forward, Side, run_with_grads, without_grad
 from rnninspect.core.runtimes.base import ArtefactRun
+from rnninspect.core.threads import torch_threads
 from rnninspect.core.timing import RatioRounds, Timing, peak_cuda_bytes, ratio_rounds, time_sides
 from rnninspect.model import memory
 from rnninspect.model.shapes import flop_count
@@ -78,10 +79,7 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
     """Time torch's module and the reference for one configuration, on ``options.threads``
     torch threads (default: as many as torch uses now)."""
     options = options or BenchOptions()
-    before = torch.get_num_threads()
-    threads = options.threads or before
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(options.threads) as threads:
         device = devices.resolve_device(options.device).type
         how = isolation.plan(device, threads, _bench, (spec, options)) if options.impls else None
         if how is not None:
@@ -96,8 +94,6 @@ def bench(spec: RNNSpec, options: BenchOptions | None = None) -> BenchReport:
                 lost="nothing was timed",
             )
         return _bench(spec, options)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _bench(spec: RNNSpec, options: BenchOptions) -> BenchReport:

@@ -12,6 +12,9 @@ one process and in ``matrix --jobs`` workers. ``--threads`` overrides it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from rnninspect.model.shapes import flop_count, layer_steps
 from rnninspect.model.spec import RNNSpec
 
@@ -23,3 +26,17 @@ def auto_threads(spec: RNNSpec, available: int) -> int:
     """One thread for a configuration whose steps are small, else ``available``."""
     small = flop_count(spec).flops / layer_steps(spec) < SMALL_STEP
     return 1 if small else available
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[int]:
+    """torch's intra-op threads set to ``count`` (None: left as they are) for the block, and
+    set back after it; the block gets the count it runs on."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(before if count is None else count)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

@@ -333,17 +333,14 @@ def verify_case(case: Case, threads: int | None = None) -> CaseResult:
     """Verify one case, with ``threads`` torch threads available (by default as many as torch
     uses now; verify picks from them as :mod:`rnninspect.core.threads` says); an implementation that
     raised is the case's failure, not the run's."""
-    import torch
+    from rnninspect.core.threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(before if threads is None else threads)
     started = time.perf_counter()
-    try:
-        result = CaseResult(case, verify(case.spec, case.options), None, 0.0)
-    except (ImplementationFailed, ImplError) as exc:
-        result = CaseResult(case, None, str(exc), 0.0)
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads(threads):
+        try:
+            result = CaseResult(case, verify(case.spec, case.options), None, 0.0)
+        except (ImplementationFailed, ImplError) as exc:
+            result = CaseResult(case, None, str(exc), 0.0)
     return replace(result, seconds=time.perf_counter() - started)
 
 

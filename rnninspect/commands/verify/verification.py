@@ -54,7 +54,7 @@ from rnninspect.core.runs import (
     run_with_grads,
 )
 from rnninspect.core.runtimes.base import Prepared
-from rnninspect.core.threads import auto_threads
+from rnninspect.core.threads import auto_threads, torch_threads
 from rnninspect.core.timing import Timing, seconds_of, time_sides
 from rnninspect.model import memory
 from rnninspect.model.spec import RNNSpec, SpecError
@@ -105,14 +105,12 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
     ends the process is a failed check that says how, never a silent exit.
     """
     options = options or VerifyOptions()
-    before = torch.get_num_threads()
+    device = devices.resolve_device(options.device).type
     threads = options.threads
     if threads is None:
-        cpu = devices.resolve_device(options.device).type == "cpu"
-        threads = auto_threads(spec, before) if cpu else before
-    torch.set_num_threads(threads)
-    try:
-        device = devices.resolve_device(options.device).type
+        available = torch.get_num_threads()
+        threads = auto_threads(spec, available) if device == "cpu" else available
+    with torch_threads(threads):
         how = (
             None
             if options.impl is None
@@ -128,12 +126,11 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
                 what="the implementation under test",
             )
             return dataclasses.replace(report, threads=how[1])
-        with time_limit(options.timeout):
-            return dataclasses.replace(_verify(spec, options), threads=threads)
-    except TimeLimitExceeded as exc:
-        raise ImplementationFailed(str(exc)) from None
-    finally:
-        torch.set_num_threads(before)
+        try:
+            with time_limit(options.timeout):
+                return dataclasses.replace(_verify(spec, options), threads=threads)
+        except TimeLimitExceeded as exc:
+            raise ImplementationFailed(str(exc)) from None
 
 
 def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
