@@ -14,17 +14,53 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from rnninspect.api import inspect_shapes, verify
+    from rnninspect.api import (
+        bench,
+        convert,
+        diagnose,
+        explain,
+        infer,
+        inspect_shapes,
+        keras,
+        load_matrix,
+        matrix,
+        sweep,
+        verify,
+    )
     from rnninspect.model.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
+
+#: One function per command, as ``rnninspect.api`` has them.
+COMMANDS = (
+    "bench",
+    "convert",
+    "diagnose",
+    "explain",
+    "infer",
+    "inspect_shapes",
+    "keras",
+    "load_matrix",
+    "matrix",
+    "sweep",
+    "verify",
+)
 
 __all__ = [
     "CellKind",
     "RNNSpec",
     "SpecError",
     "__version__",
+    "bench",
+    "convert",
+    "diagnose",
+    "explain",
+    "infer",
     "inspect_shapes",
+    "keras",
+    "load_matrix",
     "make_spec",
+    "matrix",
     "resolve",
+    "sweep",
     "verify",
 ]
 
@@ -32,7 +68,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Import on first use: the package itself imports nothing, so the ``rnninspect`` command
     handles Ctrl-C from its first moment."""
-    if name in ("inspect_shapes", "verify"):
+    if name in COMMANDS:
         from rnninspect import api
 
         return getattr(api, name)

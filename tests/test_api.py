@@ -91,3 +91,13 @@ def test_an_implementation_runs_after_parallel_torch_work_in_the_same_process(
         torch.set_num_threads(before)
     assert report.ok, report.verdict
     assert report.threads == (2 if target == "file" else 1)  # a factory of a test file's own
+
+
+def test_the_package_exports_one_function_per_command() -> None:
+    from rnninspect import api
+
+    for name in rnninspect.COMMANDS:
+        assert getattr(rnninspect, name) is getattr(api, name), name
+    report = rnninspect.bench("nn.GRU(4, 8)", min_time=0.01)
+    assert report.timing["module"].median_ms > 0
+    assert rnninspect.explain(rnninspect.make_spec(cell="gru")).ok

@@ -120,7 +120,9 @@ def test_gate_split_is_explained() -> None:
 
 def test_a_disagreement_is_reported_with_both_sides(monkeypatch: pytest.MonkeyPatch) -> None:
     dims = (Dim(5, "L", "seq_len"), Dim(99, "N", "batch"), Dim(10, "H_in", "input_size"))
-    monkeypatch.setattr(api, "tensor_shapes", lambda spec: [TensorShape("input", dims)])
+    from rnninspect.commands import shapes as engine
+
+    monkeypatch.setattr(engine, "tensor_shapes", lambda spec: [TensorShape("input", dims)])
     report = api.inspect_shapes(make_spec())
     assert not report.ok
     assert "tensor input: shape model says [5, 99, 10], torch built [5, 3, 10]" in report.mismatches
@@ -163,16 +165,17 @@ def test_a_long_sequence_on_the_meta_device_runs_torch_at_two_short_lengths(
     for minutes. It now runs torch at L=2 and L=3 only, says so, and gives the shape model's
     shapes at 100,000, checked at those two lengths."""
     import rnninspect.api as api
+    from rnninspect.commands import shapes as engine
     from rnninspect.model.spec import make_spec
 
     lengths_run: list[int] = []
-    forward = api._forward_shapes
+    forward = engine._forward_shapes
 
     def recorded(spec: object, device: str) -> object:
         lengths_run.append(spec.seq_len)  # type: ignore[attr-defined]
         return forward(spec, device)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(api, "_forward_shapes", recorded)
+    monkeypatch.setattr(engine, "_forward_shapes", recorded)
     spec = make_spec(cell="lstm", input_size=10, hidden_size=65536, seq_len=100_000)
     report = api.inspect_shapes(spec)
     assert lengths_run == [2, 3] and report.checked_at == (2, 3) and report.ok
@@ -185,12 +188,13 @@ def test_a_long_sequence_on_the_meta_device_runs_torch_at_two_short_lengths(
 
 def test_explain_checks_memory_before_it_runs_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     import rnninspect.api as api
+    from rnninspect.commands import shapes as engine
     from rnninspect.model.memory import MemoryLimitError
     from rnninspect.model.spec import make_spec
 
     def never(*args: object, **kwargs: object) -> object:
         raise AssertionError("explain ran a forward pass before checking memory")
 
-    monkeypatch.setattr(api, "inspect_shapes", never)
+    monkeypatch.setattr(engine, "inspect_shapes", never)
     with pytest.raises(MemoryLimitError):
         api.explain(make_spec(cell="lstm", input_size=10, hidden_size=65536, seq_len=100_000))

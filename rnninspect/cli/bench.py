@@ -18,7 +18,6 @@ from rnninspect.cli.options import (
     weights_options,
     with_config,
 )
-from rnninspect.model.spec import SpecError
 
 
 @click.command()
@@ -79,24 +78,23 @@ def bench(spec: Any, fmt: str, sweep_text: str | None, max_memory: str | None, *
     time ~ value^k.
     """
     import_torch()
-    from rnninspect import render
-    from rnninspect.commands import bench as benchmarks
-    from rnninspect.core.options import BenchOptions
+    from rnninspect import api, render
     from rnninspect.model import memory
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     given["runtimes"] = given["runtimes"] or None
     given["impls"] = tuple(dict.fromkeys(given["impls"]))
-    options = BenchOptions(**given, max_memory=limit)
     if sweep_text is None:
-        report = benchmarks.bench(spec, options)
+        report = api.bench(spec, **given, max_memory=limit)
     else:
-        name, values = benchmarks.parse_sweep(sweep_text, spec)
-        if options.weights is not None and name in ("hidden_size", "num_layers"):
-            raise SpecError(f"--sweep {name}: the sizes of --weights are fixed by the checkpoint")
+        name = sweep_text.partition("=")[0].strip()
         with progress_bar(f"sweeping {name}") as tick:
-            report = benchmarks.sweep(
-                spec, name, values, options, lambda done, total: tick(done, total, "")
+            report = api.sweep(
+                spec,
+                sweep_text,
+                lambda done, total: tick(done, total, ""),
+                **given,
+                max_memory=limit,
             )
     for message in report.warnings:
         click.echo(f"Warning: torch: {message}", err=True)

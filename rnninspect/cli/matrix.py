@@ -87,23 +87,29 @@ def matrix(
     prepare_threads(jobs)  # before torch is imported
 
     import_torch()
-    from rnninspect import render
+    from rnninspect import api, render
     from rnninspect.commands.matrix import shards
-    from rnninspect.commands.matrix.matrix import load, run_matrix
     from rnninspect.files import output
 
-    slice_ = None if shard is None else shards.parse_shard(shard)
+    if shard is not None:
+        shards.parse_shard(shard)  # a bad --shard is refused before anything is read
     target = None if junit_xml is None else output.target(junit_xml, "--junit-xml")
     with user_code_output():
-        cases = load(Path(file), device, dtype, timeout)
-        if slice_ is not None:
-            cases = shards.shard(cases, *slice_)
+        cases = api.load_matrix(Path(file), device, dtype, timeout, shard)
         _confirm_size(cases, jobs, yes)
     if target is not None:  # a failing report stands until the real one replaces it
         output.write_atomically(target, render.matrix.junit_unfinished(file), "--junit-xml")
     with progress_bar("verifying") as tick, user_code_output():
-        report = run_matrix(
-            cases, file, device, dtype, fail_fast, allow_inconclusive, tick, jobs, slice_
+        report = api.matrix(
+            cases,
+            file,
+            device=device,
+            dtype=dtype,
+            fail_fast=fail_fast,
+            allow_inconclusive=allow_inconclusive,
+            progress=tick,
+            jobs=jobs,
+            shard=shard,
         )
     render.emit(report, fmt)
     if target is not None:

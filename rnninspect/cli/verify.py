@@ -124,9 +124,7 @@ def verify(
     exit 0 with --allow-inconclusive).
     """
     import_torch()
-    from rnninspect import render
-    from rnninspect.commands.verify.verification import verify as run_verify
-    from rnninspect.core.options import VerifyOptions
+    from rnninspect import api, render
     from rnninspect.core.runs import ImplementationFailed
     from rnninspect.files.output import write_stream
     from rnninspect.model import memory
@@ -135,20 +133,19 @@ def verify(
 
     limit = None if max_memory is None else memory.parse_size(max_memory)
     given["runtimes"] = given["runtimes"] or None
-    options = VerifyOptions(**given, max_memory=limit)
     try:
         with user_code_output():
-            report = run_verify(spec, options)
+            report = api.verify(spec, **given, max_memory=limit)
     except ImplementationFailed as exc:
         if fmt == "json":  # CI reads stdout: one document, even when the run could not finish
             import torch
 
-            impl = options.impl if isinstance(options.impl, str) else None
+            impl = given["impl"] if isinstance(given["impl"], str) else None
             document = failed_run(
                 spec,
                 versions(torch.__version__),
-                device=options.device,
-                dtype=options.dtype,
+                device=given["device"],
+                dtype=given["dtype"],
                 impl=impl,
                 error=str(exc),
             )

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rnninspect.model import memory
 from rnninspect.model.spec import RNNSpec
+from rnninspect.reports.explain import ExplainReport
 
 #: A relation holds when the two sides differ by at most this much (they should be the same
 #: numbers, copied by torch).
@@ -293,4 +295,30 @@ def batch_first_note(spec: RNNSpec) -> str | None:
         f"batch_first {now}: it changes input and output between (L, N, ...) and (N, L, ...); "
         f"{states} keep (D*num_layers, N, H) either way: the batch is never first in "
         "the states."
+    )
+
+
+def explain_module(spec: RNNSpec) -> ExplainReport:
+    """The equations, shapes and unrolled network of a spec, with every relation between output
+    and the final state checked on the real module."""
+    import sys
+
+    import torch
+
+    from rnninspect.commands.shapes import inspect_shapes
+    from rnninspect.core.build import example_inputs, run_module, torch_module, torch_warnings
+
+    text = sys.modules[__name__]  # this module's functions, as the explanation's parts
+    needed = memory.estimate(spec).shapes  # before anything runs, even on the meta device
+    memory.check(needed, memory.default_limit(), f"nn.{spec.cell.torch_name} with these sizes")
+    shapes = inspect_shapes(spec)
+    with torch_warnings(), torch.no_grad():
+        module = torch_module(spec)
+        results = run_module(module, spec, example_inputs(spec))
+    relations = [text.check(*pair[:2], results, *pair[2:]) for pair in text.relation_pairs(spec)]
+    notes = [note for note in (text.batch_first_note(spec),) if note]
+    diagram = text.diagram(spec)
+    narrower = [text.diagram(spec, max_steps=steps) for steps in (6, 4, 2)]
+    return ExplainReport(
+        shapes, text.equations(spec), diagram, relations, notes, text.h_n_rows(spec), narrower
     )

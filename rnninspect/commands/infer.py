@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rnninspect.base.text import printable
 from rnninspect.files.reparam import related
 from rnninspect.model.shapes import parameter_shapes
-from rnninspect.model.spec import MAX_LAYERS, RNNSpec, SpecError, make_spec
-from rnninspect.reports.infer import RECORDED, Inconsistent, Inferred
+from rnninspect.model.spec import MAX_LAYERS, RNNSpec, SpecError, make_spec, parse_spec
+from rnninspect.reports.common import versions
+from rnninspect.reports.infer import RECORDED, Inconsistent, Inferred, InferReport
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 _KEY = re.compile(
     r"^(?:(?P<prefix>.*)\.)?(?P<param>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
@@ -173,3 +178,42 @@ def spec_with_weights(module: Inferred, given: Mapping[str, Any]) -> RNNSpec:
                 f"{key} {value!r} disagrees with the weights, which record {key} {recorded[key]!r}"
             )
     return make_spec(**{**given, **recorded})
+
+
+def infer_file(path: str | Path, max_memory: int | None = None) -> InferReport:
+    """Every recurrent module in a checkpoint (``.pt``, ``.pth``, ``.bin``, ``.safetensors``,
+    ``.npz``), weights stored through torch's reparametrisations rebuilt."""
+    import torch
+
+    from rnninspect.files.checkpoint import load_shapes
+    from rnninspect.files.reparam import rebuild
+
+    tensors, notes = rebuild(load_shapes(Path(path), max_memory))
+    shapes = {name: tuple(value.shape) for name, value in tensors.items()}
+    found = infer_modules(shapes)
+    return InferReport(str(path), versions(torch.__version__), found, len(shapes), notes)
+
+
+def trained_weights(
+    path: str | Path,
+    prefix: str | None,
+    spec_text: str | None,
+    given: Mapping[str, Any],
+    max_memory: int | None = None,
+) -> tuple[RNNSpec, dict[str, Tensor]]:
+    """``--weights FILE --prefix P``: the module's configuration (weights first, the given
+    settings for what they do not record) and its state dict under torch's own names."""
+    from rnninspect.files.checkpoint import dense, load_tensors
+    from rnninspect.files.reparam import rebuild
+
+    tensors, _ = rebuild(load_tensors(Path(path), max_memory))
+    shapes = {name: tuple(value.shape) for name, value in tensors.items()}
+    module = select(infer_modules(shapes), prefix, str(path))
+    settings = {key: value for key, value in given.items() if value is not None}
+    if spec_text is not None:
+        cell, from_spec = parse_spec(spec_text)
+        settings = {"cell": cell.value, **from_spec, **settings}
+    spec = spec_with_weights(module, settings)
+    start = f"{module.prefix}." if module.prefix else ""
+    state = {name: dense(tensors[start + name], start + name, path) for name in module.shapes}
+    return spec, state

@@ -14,8 +14,11 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
+from rnninspect.commands.diagnose.reading import example
+from rnninspect.model import memory
 from rnninspect.model.spec import RNNSpec, SpecError
-from rnninspect.reports.diagnose import Problem, Shape
+from rnninspect.reports.common import versions
+from rnninspect.reports.diagnose import DiagnoseReport, Problem, Shape
 from rnninspect.reports.diagnose import format_shape as _fmt
 
 
@@ -38,23 +41,6 @@ def parse_shape(text: str, option: str) -> Shape:
 
 #: The largest size a torch tensor's dimension can have.
 INT64_MAX = 2**63 - 1
-
-
-def example(spec: RNNSpec, x: Shape) -> RNNSpec:
-    """The spec with the batch, sequence length and layout read from the input's shape, as torch
-    reads them; unchanged where the input's rank fits no reading."""
-    if spec.cell.is_cell:
-        if len(x) == 2:
-            return dataclasses.replace(spec, batch=x[0], unbatched=False)
-        if len(x) == 1:
-            return dataclasses.replace(spec, batch=1, unbatched=True)
-        return spec
-    if len(x) == 2:
-        return dataclasses.replace(spec, batch=1, seq_len=x[0], unbatched=True)
-    if len(x) == 3:
-        batch, length = (x[0], x[1]) if spec.batch_first else (x[1], x[0])
-        return dataclasses.replace(spec, batch=batch, seq_len=length, unbatched=False)
-    return spec
 
 
 def diagnose(
@@ -394,3 +380,63 @@ def _cell(spec: RNNSpec, x: Shape, h0: Shape | None, c0: Shape | None) -> list[P
             hint = f"{state_name}'s last dimension is hidden_size = {spec.hidden_size}"
         problems.append(Problem(state_name, None, shape, expected, "(N, hidden_size)", hint, fix))
     return problems
+
+
+def diagnose_shapes(
+    spec: RNNSpec,
+    input_shape: tuple[int, ...],
+    h0: tuple[int, ...] | None = None,
+    c0: tuple[int, ...] | None = None,
+    probe: bool = True,
+) -> DiagnoseReport:
+    """Whether these shapes fit the module; torch's own verdict beside rnninspect's.
+
+    ``spec.lengths``, when set, packs the input as ``pack_padded_sequence`` would; the batch
+    and sequence length are read from ``input_shape``, never from the spec.
+    """
+    import math
+
+    import torch
+
+    from rnninspect.commands.diagnose.probe import torch_verdict
+    from rnninspect.commands.diagnose.reading import how_read
+
+    lengths = spec.lengths
+    problems = diagnose(spec, input_shape, h0, c0, lengths)
+    read = example(spec, input_shape)
+    torch_ran, torch_error, torch_note = False, None, None
+    if probe:
+        given = [s for s in (input_shape, h0, c0) if s is not None]
+        needed = max(
+            memory.estimate(read).shapes,
+            4 * (sum(math.prod(s) for s in given) + memory.estimate(spec).parameters),
+        )
+        limit = memory.default_limit()
+        if needed > limit:
+            torch_note = (
+                f"torch's probe was skipped: running torch on these shapes needs an estimated "
+                f"{memory.format_bytes(needed)}, over the memory limit of "
+                f"{memory.format_bytes(limit)}"
+            )
+        else:
+            torch_ran, outcome = torch_verdict(spec, input_shape, h0, c0, lengths=lengths)
+            torch_error, torch_note = (outcome, None) if torch_ran else (None, outcome)
+        if not problems and torch_error is not None:
+            hint = f"rnninspect's model accepts these shapes but torch does not: {torch_error}"
+            problems.append(
+                Problem(
+                    "input",
+                    None,
+                    input_shape,
+                    None,
+                    "torch's check",
+                    hint,
+                    expected_text="what torch accepts",
+                )
+            )
+    shapes = {"input": input_shape, "h0": h0, "c0": c0}
+    found = versions(torch.__version__)
+    read_as = how_read(spec, input_shape)
+    return DiagnoseReport(
+        read, found, shapes, problems, torch_ran, torch_error, torch_note, read_as
+    )

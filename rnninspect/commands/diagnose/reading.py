@@ -1,13 +1,31 @@
-"""How ``diagnose`` read shapes that fit: which size is the sequence length, the batch and the
-features, what it assumed (how ``--lengths`` were packed), and where another reading fits the
-same shapes, which only the user can tell apart.
+"""How ``diagnose`` reads the shapes given: which size is the sequence length, the batch and the
+features (:func:`example`), what it assumed (how ``--lengths`` were packed), and where another
+reading fits the same shapes, which only the user can tell apart.
 """
 
 from __future__ import annotations
 
-from rnninspect.commands.diagnose.diagnose import example
+import dataclasses
+
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reports.diagnose import Shape
+
+
+def example(spec: RNNSpec, x: Shape) -> RNNSpec:
+    """The spec with the batch, sequence length and layout read from the input's shape, as torch
+    reads them; unchanged where the input's rank fits no reading."""
+    if spec.cell.is_cell:
+        if len(x) == 2:
+            return dataclasses.replace(spec, batch=x[0], unbatched=False)
+        if len(x) == 1:
+            return dataclasses.replace(spec, batch=1, unbatched=True)
+        return spec
+    if len(x) == 2:
+        return dataclasses.replace(spec, batch=1, seq_len=x[0], unbatched=True)
+    if len(x) == 3:
+        batch, length = (x[0], x[1]) if spec.batch_first else (x[1], x[0])
+        return dataclasses.replace(spec, batch=batch, seq_len=length, unbatched=False)
+    return spec
 
 
 def how_read(spec: RNNSpec, x: Shape) -> list[str]:

@@ -28,8 +28,13 @@ import torch
 
 from rnninspect.base.text import printable
 from rnninspect.commands.keras import mapping
+from rnninspect.commands.keras.keras import judged_rows
 from rnninspect.commands.keras.reading import KerasModule, View
-from rnninspect.model.spec import RNNSpec, SpecError
+from rnninspect.core.build import example_inputs, run_module, torch_module, torch_warnings
+from rnninspect.model import memory
+from rnninspect.model.spec import RNNSpec, SpecError, make_spec
+from rnninspect.reports.common import versions
+from rnninspect.reports.convert import ConvertedModule, ConvertReport
 
 #: The files each direction writes, by how their names end.
 WRITES = {"keras": (".keras", ".weights.h5"), "torch": (".pt", ".pth", ".safetensors")}
@@ -266,3 +271,126 @@ def read_torch_back(pairs: list[KerasModule], path: Path) -> None:
     tensors = load_tensors(path)
     for pair in pairs:
         pair.state = {name: tensors[_joined(name, pair.prefix)] for name in pair.state}
+
+
+def convert_file(
+    file: str | Path,
+    to: str,
+    output: str | Path,
+    prefix: str | None = None,
+    nonlinearity: str | None = None,
+    architecture: str | Path | None = None,
+    assume_defaults: bool = False,
+) -> ConvertReport:
+    """The recurrent weights of ``file`` (a torch checkpoint, or a ``.keras`` or ``.weights.h5``
+    file) in the other framework's format, written to ``output`` only once every converted
+    module has been run in both frameworks and matched (see
+    :mod:`rnninspect.commands.keras.convert`).
+
+    A ``.weights.h5`` file holds no settings: ``architecture`` (the model's JSON) gives them;
+    without it, only ``assume_defaults`` converts it, and each module is then ``unchecked``.
+    """
+    from rnninspect.commands.keras import convert as files
+    from rnninspect.commands.keras import mapping
+    from rnninspect.files import output as out
+    from rnninspect.files.checkpoint import CheckpointError
+    from rnninspect.files.output import unreadable
+
+    source = Path(file)
+    problem = unreadable(source)
+    if problem is not None:
+        raise CheckpointError(f"{file}: {problem}")
+    if files.source_kind(source) == to:
+        back = "torch" if to == "keras" else "keras"
+        raise SpecError(f"{file} is already a {to} file: --to {back} converts it")
+    end = files.ending(Path(output), to, "--output")
+    target = out.target(output, "--output")
+    if to == "keras" and (architecture is not None or assume_defaults):
+        raise SpecError("--architecture and --assume-defaults read a Keras file: --to torch")
+    problem = None if architecture is None else unreadable(Path(architecture))
+    if problem is not None:
+        raise CheckpointError(f"--architecture {architecture}: {problem}")
+    library = mapping.import_keras("convert")
+    if to == "keras":
+        pairs, notes, left = files.from_torch(source, prefix, nonlinearity)
+    else:
+        if prefix is not None:
+            raise SpecError(
+                "--prefix picks a module of a torch checkpoint; a Keras file is converted whole"
+            )
+        given = None if architecture is None else Path(architecture)
+        pairs, notes, left = files.from_keras(library, source, given, nonlinearity, assume_defaults)
+    for pair in pairs:
+        memory.check(memory.estimate(pair.spec).verify, memory.default_limit(), "convert")
+    if to == "keras" and end == ".weights.h5":
+        notes.append(
+            "a .weights.h5 file keeps no layer settings: reading it back needs this model's "
+            "architecture (convert --to keras -o FILE.keras writes both in one file)"
+        )
+    with out.staged(target, end, "--output") as staged, torch_warnings():
+        if to == "keras":
+            files.write_keras(library, pairs, staged, end)
+            files.read_keras_back(library, pairs, staged, end)
+        else:
+            files.write_torch(pairs, staged, end)
+            files.read_torch_back(pairs, staged)
+        modules = [
+            ConvertedModule(
+                pair.prefix,
+                pair.names,
+                pair.spec,
+                mapping.mapping(pair.spec, to_torch=to == "torch"),
+                _to_keras_rows(pair) if to == "keras" else _to_torch_rows(library, pair),
+                code=pair.code,
+                assumed=pair.assumed,
+            )
+            for pair in pairs
+        ]
+        written = all(module.verdict != "fail" for module in modules)
+        if written:
+            out.commit(staged, target, "--output")
+    found = {**versions(torch.__version__), "keras": library.__version__}
+    return ConvertReport(str(file), to, str(output), found, modules, notes, written, left)
+
+
+def _to_keras_rows(pair: Any) -> list[Any]:
+    """torch's module holding the checkpoint's weights and the Keras layers read back from the
+    file written, on the same input and random initial state, Keras judged against torch row by
+    row (in float64 where the weights are, else float32)."""
+    from rnninspect.commands.keras import mapping
+
+    dtype = torch.float64 if pair.state_dtype == torch.float64 else torch.float32
+    with torch.no_grad():
+        module = torch_module(pair.spec, dtype=dtype)
+        module.load_state_dict(pair.state)
+        inputs = example_inputs(pair.spec, dtype=dtype)
+        expected = run_module(module.eval(), pair.spec, inputs)
+        found = mapping.run_layers(pair.spec, pair.layers, inputs)
+    return judged_rows(found, expected, dtype)
+
+
+def _to_torch_rows(keras: Any, pair: Any) -> list[Any]:
+    """The user's own Keras layers, as loaded, and torch's module read back from the state dict
+    written, on the same sequence from a zero state (as the model runs its layers): each
+    output of the layers judged against the torch result it stands for."""
+    from rnninspect.commands.keras import check
+
+    dtype = pair.state_dtype
+    with torch.no_grad():
+        module = torch_module(pair.spec, dtype=dtype)
+        module.load_state_dict(pair.state)
+        # a sequence (L, N, H_in) even for a Cell, which keras.layers.RNN steps over it
+        spec = make_spec(cell=pair.spec.cell.family, input_size=pair.spec.input_size)
+        sequence = example_inputs(spec, dtype=dtype)["input"].transpose(0, 1)  # (N, L, H_in)
+        outputs = check.keras_side(keras, pair, sequence)
+        results = check.torch_side(pair, module.eval(), sequence)
+    rows = check.expected(pair, results)
+    if len(rows) != len(outputs):
+        raise SpecError(
+            f"Keras layer {pair.names[-1]!r} returned {len(outputs)} tensors, where its settings "
+            f"say {len(rows)}"
+        )
+    pairs = zip(rows, outputs, strict=True)
+    found = {name: value for (name, want), value in pairs if want is not None}
+    wanted = {name: want for name, want in rows if want is not None}
+    return judged_rows(found, wanted, dtype)
