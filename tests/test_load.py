@@ -102,6 +102,9 @@ def test_bench_measures_the_load_other_processes_put_on_its_cores() -> None:
             spinner.wait()
     busy = loaded["machine"]
     assert isinstance(busy, dict) and busy["busy"] is True
-    assert busy["others_busy_cores"] >= machine["others_busy_cores"] + 0.5
+    # two spinners against bench's own threads on this machine's cores keep at least most of
+    # one core busy whatever else runs; the quiet run saw less
+    assert busy["others_busy_cores"] >= 0.75
+    assert busy["others_busy_cores"] > machine["others_busy_cores"]
     flat = " ".join(text.split())
     assert "the machine was loaded: other processes kept" in flat and "--threads 1" in flat

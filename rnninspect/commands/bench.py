@@ -180,7 +180,7 @@ def _impl_sides(
 
 
 def _call(module: torch.nn.Module, spec: RNNSpec, what: str, x: Mapping[str, Tensor]) -> Any:
-    from rnninspect.commands.verify.verification import call_module
+    from rnninspect.commands.verify.calls import call_module
 
     return call_module(module, spec, x, what)
 

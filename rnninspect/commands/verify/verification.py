@@ -12,75 +12,53 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from rnninspect.base.signals import TimeLimitExceeded, time_limit
 from rnninspect.base.text import exception_line
+from rnninspect.commands.verify.calls import call_module, module_forward
+from rnninspect.commands.verify.evidence import evidence
 from rnninspect.commands.verify.findings import finding, gate_notes
-from rnninspect.commands.verify.noise import EXTRA_RUNS, perturbed_floors
+from rnninspect.commands.verify.noise import perturbed_floors
 from rnninspect.commands.verify.runtime_checks import check_runtime
 from rnninspect.commands.verify.steps import cell_parity, step_parity
+from rnninspect.commands.verify.timing_line import timed_run, timings
 from rnninspect.core import devices, isolation, load, runtimes
 from rnninspect.core.build import (
-    UnexpectedResult,
     example_inputs,
-    run_module,
     torch_module,
     torch_warnings,
     upstream_gradients,
 )
 from rnninspect.core.impl import Factory, build, load_factory
-from rnninspect.core.options import FULL_SECONDS_EACH, QUICK_SECONDS, VerifyOptions
+from rnninspect.core.load import MachineLoad
+from rnninspect.core.options import VerifyOptions
 from rnninspect.core.parity import (
-    RANGE_MARGIN,
     Comparison,
-    Evidence,
+    ParityRow,
     Tolerance,
     compare,
     compare_rows,
     default_tolerance,
-    distance,
     judge,
 )
 from rnninspect.core.runs import (
-    Forward,
     ImplementationFailed,
     Run,
-    Side,
     reference_side,
     run_with_grads,
 )
 from rnninspect.core.runtimes.base import Prepared
 from rnninspect.core.threads import auto_threads, torch_threads
-from rnninspect.core.timing import Timing, seconds_of, time_sides
+from rnninspect.core.timing import Timing
 from rnninspect.model import memory
 from rnninspect.model.spec import RNNSpec, SpecError
 from rnninspect.reports.common import versions
 from rnninspect.reports.verify import RuntimeResult, StepParity, VerifyReport
-
-
-def call_module(
-    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], what: str
-) -> dict[str, Tensor]:
-    """One forward pass of torch's module or an ``--impl``; what it raises, or a result not
-    shaped as torch's, fails the check (exit 1) in one line."""
-    try:
-        return run_module(module, spec, dict(inputs))
-    except UnexpectedResult as exc:
-        raise ImplementationFailed(f"the {what}'s forward {exc}") from None
-    except SystemExit as exc:
-        raise ImplementationFailed(f"the {what}'s forward called exit({exc.code})") from None
-    except (KeyboardInterrupt, TimeLimitExceeded):
-        raise
-    except BaseException as exc:  # user code may raise anything, BaseException's own too
-        raise ImplementationFailed(f"the {what}'s forward raised {exception_line(exc)}") from None
-
-
-def _module_forward(module: nn.Module, spec: RNNSpec, what: str) -> Forward:
-    return lambda inputs: call_module(module, spec, inputs, what)
 
 
 def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device) -> Tolerance:
@@ -134,10 +112,99 @@ def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
 
 
 def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
+    """One verification, phase by phase: what is under test and where, the memory pre-flight,
+    the notes, the runs, the parity rows (with the step check where a row is out of tolerance),
+    the runtimes, the timing."""
+    run = _setup(spec, options)
+    notes = _notes(spec, options, run)
+    with devices.tf32(options.tf32), torch_warnings() as warned:
+        _build(spec, options, run)
+        started = time.perf_counter()  # the parity work, which a quick timing costs no more than
+        runs = _parity_runs(spec, options, run)
+        comparisons = compare_rows(
+            runs.tested.rows(),
+            runs.judged_against.rows(),
+            run.tolerance,
+            run.dtype,
+            runs.tested.misshapen,
+            run.device,
+        )
+        steps = None
+        if not all(c.within() for c in comparisons.values()):
+            steps = _step_check(spec, run, notes)
+        rows = _rows(spec, run, runs, comparisons, steps)
+        failing = {row.tensor for row in rows if row.verdict == "fail"}
+        step = lambda one, x: call_module(run.under_test, one, x, run.what)  # noqa: E731
+        notes += gate_notes(spec, failing, step, run.state_dict)
+        checked = _runtimes(
+            spec, run.under_test, options, run.tolerance, run.device, run.dtype, run.ref_device
+        )
+        timing, machine = _timing_line(spec, options, run, runs, time.perf_counter() - started)
+    return VerifyReport(
+        spec=spec,
+        versions=versions(torch.__version__),
+        device=devices.describe(run.device),
+        dtype=options.dtype,
+        reference_dtype=options.reference_dtype,
+        tf32=options.tf32 if run.device.type == "cuda" else None,
+        tolerance=run.tolerance,
+        rows=rows,
+        steps=steps,
+        timing=timing,
+        timing_mode=str(options.timing),
+        notes=notes,
+        warnings=warned,
+        impl=run.label,
+        weight_scale=options.weight_scale,
+        zero_state=options.zero_state,
+        weights_source=options.weights_source,
+        runtimes=checked,
+        machine=machine,
+    )
+
+
+@dataclass
+class _Run:
+    """What one verification works with: where, in what dtype, against which tolerance, and
+    (once built) the module, the implementation under test, their weights and inputs."""
+
+    device: torch.device
+    dtype: torch.dtype
+    ref_device: torch.device
+    tolerance: Tolerance
+    factory: Factory
+    label: str | None
+    module: nn.Module = field(init=False)
+    under_test: nn.Module = field(init=False)
+    state_dict: dict[str, Tensor] = field(init=False)
+    inputs: dict[str, Tensor] = field(init=False)
+    upstream: dict[str, Tensor] = field(init=False)
+
+    @property
+    def what(self) -> str:
+        return "module" if self.label is None else "implementation"
+
+
+@dataclass
+class _ParityRuns:
+    """The forward and backward runs the rows compare: the implementation under test, torch's
+    module beside an ``--impl`` (``baseline``), the float64 reference (``exact``), the reference
+    in the module's dtype (``same``, the noise floor), and the one the rows are judged against;
+    ``seen`` the seconds each timed run took."""
+
+    tested: Run
+    baseline: Run | None
+    exact: Run
+    same: Run
+    judged_against: Run
+    seen: dict[str, float]
+
+
+def _setup(spec: RNNSpec, options: VerifyOptions) -> _Run:
+    """Where and what: the device, dtype and tolerance, the implementation under test (torch's
+    class or ``--impl``), and the memory pre-flight, before anything is built."""
     device = devices.resolve_device(options.device)
     dtype = devices.resolve_dtype(options.dtype, device)
-    ref_device = devices.reference_device(device)
-    tolerance = _tolerance(options, dtype, device)
     factory: Factory = getattr(nn, spec.cell.torch_name)
     label = None
     if isinstance(options.impl, str):
@@ -145,13 +212,17 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
     elif options.impl is not None:
         factory = options.impl
         label = getattr(factory, "__qualname__", None) or repr(factory)
-
     counted = memory.estimate(spec, options.dtype)
     needed = counted.verify + (counted.implementation if options.impl is not None else 0)
     limit = devices.memory_limit(device, options.max_memory)
     whole = device.type == "cpu" and options.max_memory is not None
     memory.check(needed, limit, f"verifying nn.{spec.cell.torch_name} with these sizes", whole)
+    tolerance = _tolerance(options, dtype, device)
+    return _Run(device, dtype, devices.reference_device(device), tolerance, factory, label)
 
+
+def _notes(spec: RNNSpec, options: VerifyOptions, run: _Run) -> list[str]:
+    """What the report must say about how this run differs from the user's use of the module."""
     notes: list[str] = []
     if spec.dropout > 0:
         notes.append(
@@ -165,157 +236,157 @@ def _verify(spec: RNNSpec, options: VerifyOptions) -> VerifyReport:
             "--onnx without --weights: the reference runs rnninspect's seeded weights, not the "
             "file's; give the weights the file was exported from with --weights"
         )
-    if options.tf32 and device.type == "cuda" and dtype == torch.float32:
-        notes.append(
-            f"TF32 allowed: tolerances widened to atol={tolerance.atol:g}, rtol={tolerance.rtol:g}"
-        )
-    with devices.tf32(options.tf32), torch_warnings() as warned:
-        # Dropout is never exercised: torch's module is built with dropout 0 (same weights, as
-        # the constructor draws no random numbers for it) and kept in training mode, because
-        # cuDNN differentiates RNNs only in training mode; an --impl given dropout > 0 runs in
-        # eval mode instead.
-        without_dropout = dataclasses.replace(spec, dropout=0.0)
-        module = torch_module(without_dropout, device, dtype, weight_scale=options.weight_scale)
-        if options.weights is not None:
-            module.load_state_dict(options.weights, strict=True)
-        state_dict = {k: v.detach() for k, v in module.state_dict().items()}
-        under_test = module
-        if options.impl is not None:
-            built = build(factory, spec, state_dict, str(label))
-            under_test = built.to(device=device, dtype=dtype).train(spec.dropout == 0)
+    if options.tf32 and run.device.type == "cuda" and run.dtype == torch.float32:
+        atol, rtol = run.tolerance.atol, run.tolerance.rtol
+        notes.append(f"TF32 allowed: tolerances widened to atol={atol:g}, rtol={rtol:g}")
+    return notes
 
-        inputs = example_inputs(spec, device, dtype, zero_state=options.zero_state)
-        upstream = upstream_gradients(spec, device)
-        what = "implementation" if options.impl else "module"
-        started = time.perf_counter()  # the parity work, which a quick timing costs no more than
-        seen: dict[str, float] = {}  # seconds of each timed side's forward+backward below
-        timed = functools.partial(_timed_run, seen, devices.synchronizer(device))
-        tested = timed(
-            f"{what}_backward",
-            _module_forward(under_test, spec, what),
-            dict(under_test.named_parameters()),
-            inputs,
-            upstream,
-        )
-        baseline = None
-        if options.impl is not None:
-            baseline = timed(
-                "module_backward",
-                _module_forward(module, spec, "torch module"),
-                dict(module.named_parameters()),
-                inputs,
-                upstream,
-            )
 
-        exact = timed(
-            "reference_backward", *reference_side(spec, module, inputs, ref_device), upstream
-        )
-        same = exact  # a float64 module's noise floor is 0: its dtype is the reference's
-        if dtype != torch.float64:
-            same = run_with_grads(
-                *reference_side(spec, module, inputs, ref_device, dtype), upstream
-            )
-        judged_against = exact if options.reference_dtype == "float64" else same
+def _build(spec: RNNSpec, options: VerifyOptions, run: _Run) -> None:
+    """torch's module (seeded, or holding ``--weights``), the implementation under test holding
+    its weights, the inputs and the upstream gradient.
 
-        comparisons = compare_rows(
-            tested.rows(), judged_against.rows(), tolerance, dtype, tested.misshapen, device
-        )
-        steps: StepParity | None = None
-        if not all(c.within() for c in comparisons.values()):
-            try:
-                if spec.cell.is_cell:
-                    steps = cell_parity(
-                        spec,
-                        _module_forward(under_test, spec, what),
-                        dict(under_test.named_parameters()),
-                        state_dict,
-                        inputs,
-                        upstream,
-                        tolerance,
-                    )
-                else:
-                    steps = step_parity(
-                        spec,
-                        under_test,
-                        lambda m, one, i: call_module(m, one, i, what),
-                        state_dict,
-                        inputs,
-                        tolerance,
-                    )
-            except Exception as exc:
-                notes.append(
-                    f"step-wise parity could not run ({exception_line(exc)}), so no row can be "
-                    "inconclusive"
-                )
-            if steps is not None and steps.packed:
-                notes.append(
-                    "step-wise parity fed the packed sequences one step at a time (packed, "
-                    "length 1): it cannot see how the implementation handles sequences that "
-                    "end at different steps; the whole-sequence rows do"
-                )
-
-        evidence_of = _evidence(
-            spec,
-            comparisons,
-            exact,
-            same,
-            judged_against,
-            steps,
-            dtype,
-            lambda: perturbed_floors(spec, module, inputs, upstream, ref_device, dtype, exact),
-        )
-        rows = []
-        for name, comparison in comparisons.items():
-            base = None
-            if baseline is not None:
-                base = compare(
-                    baseline.rows().get(name), judged_against.rows().get(name), tolerance
-                )
-            row = judge(name, comparison, tolerance, evidence_of[name], base)
-            if row.verdict == "fail":
-                found = finding(
-                    spec, name, tested.rows().get(name), judged_against.rows().get(name), tolerance
-                )
-                row = dataclasses.replace(row, finding=found)
-            rows.append(row)
-
-        failing = {row.tensor for row in rows if row.verdict == "fail"}
-        step = lambda one, x: call_module(under_test, one, x, what)  # noqa: E731
-        notes += gate_notes(spec, failing, step, state_dict)
-
-        checked = _runtimes(spec, under_test, options, tolerance, device, dtype, ref_device)
-
-        work = time.perf_counter() - started
-        timing: dict[str, Timing] = {}
-        machine = None
-        if options.timing != "off":
-            with load.watched(torch.get_num_threads()) as watch:
-                timing = _timings(
-                    spec, module, under_test, options, inputs, upstream, ref_device, work, seen
-                )
-            machine = watch.load
-
-    return VerifyReport(
-        spec=spec,
-        versions=versions(torch.__version__),
-        device=devices.describe(device),
-        dtype=options.dtype,
-        reference_dtype=options.reference_dtype,
-        tf32=options.tf32 if device.type == "cuda" else None,
-        tolerance=tolerance,
-        rows=rows,
-        steps=steps,
-        timing=timing,
-        timing_mode=str(options.timing),
-        notes=notes,
-        warnings=warned,
-        impl=label,
-        weight_scale=options.weight_scale,
-        zero_state=options.zero_state,
-        weights_source=options.weights_source,
-        runtimes=checked,
-        machine=machine,
+    Dropout is never exercised: torch's module is built with dropout 0 (same weights, as the
+    constructor draws no random numbers for it) and kept in training mode, because cuDNN
+    differentiates RNNs only in training mode; an ``--impl`` given dropout > 0 runs in eval
+    mode instead."""
+    without_dropout = dataclasses.replace(spec, dropout=0.0)
+    run.module = torch_module(
+        without_dropout, run.device, run.dtype, weight_scale=options.weight_scale
     )
+    if options.weights is not None:
+        run.module.load_state_dict(options.weights, strict=True)
+    run.state_dict = {k: v.detach() for k, v in run.module.state_dict().items()}
+    run.under_test = run.module
+    if options.impl is not None:
+        built = build(run.factory, spec, run.state_dict, str(run.label))
+        run.under_test = built.to(device=run.device, dtype=run.dtype).train(spec.dropout == 0)
+    run.inputs = example_inputs(spec, run.device, run.dtype, zero_state=options.zero_state)
+    run.upstream = upstream_gradients(spec, run.device)
+
+
+def _parity_runs(spec: RNNSpec, options: VerifyOptions, run: _Run) -> _ParityRuns:
+    """Every forward and backward the rows compare (:class:`_ParityRuns`), the slow ones timed."""
+    seen: dict[str, float] = {}  # seconds of each timed side's forward+backward below
+    timed = functools.partial(timed_run, seen, devices.synchronizer(run.device))
+    tested = timed(
+        f"{run.what}_backward",
+        module_forward(run.under_test, spec, run.what),
+        dict(run.under_test.named_parameters()),
+        run.inputs,
+        run.upstream,
+    )
+    baseline = None
+    if options.impl is not None:
+        baseline = timed(
+            "module_backward",
+            module_forward(run.module, spec, "torch module"),
+            dict(run.module.named_parameters()),
+            run.inputs,
+            run.upstream,
+        )
+    reference = reference_side(spec, run.module, run.inputs, run.ref_device)
+    exact = timed("reference_backward", *reference, run.upstream)
+    same = exact  # a float64 module's noise floor is 0: its dtype is the reference's
+    if run.dtype != torch.float64:
+        in_dtype = reference_side(spec, run.module, run.inputs, run.ref_device, run.dtype)
+        same = run_with_grads(*in_dtype, run.upstream)
+    judged_against = exact if options.reference_dtype == "float64" else same
+    return _ParityRuns(tested, baseline, exact, same, judged_against, seen)
+
+
+def _step_check(spec: RNNSpec, run: _Run, notes: list[str]) -> StepParity | None:
+    """Every single step checked from the float64 reference's states (a Cell: its one step),
+    where a row is out of tolerance; what could not be checked goes in ``notes``."""
+    steps: StepParity | None = None
+    try:
+        if spec.cell.is_cell:
+            steps = cell_parity(
+                spec,
+                module_forward(run.under_test, spec, run.what),
+                dict(run.under_test.named_parameters()),
+                run.state_dict,
+                run.inputs,
+                run.upstream,
+                run.tolerance,
+            )
+        else:
+            steps = step_parity(
+                spec,
+                run.under_test,
+                lambda m, one, i: call_module(m, one, i, run.what),
+                run.state_dict,
+                run.inputs,
+                run.tolerance,
+            )
+    except Exception as exc:
+        notes.append(
+            f"step-wise parity could not run ({exception_line(exc)}), so no row can be inconclusive"
+        )
+    if steps is not None and steps.packed:
+        notes.append(
+            "step-wise parity fed the packed sequences one step at a time (packed, length 1): "
+            "it cannot see how the implementation handles sequences that end at different "
+            "steps; the whole-sequence rows do"
+        )
+    return steps
+
+
+def _rows(
+    spec: RNNSpec,
+    run: _Run,
+    runs: _ParityRuns,
+    comparisons: Mapping[str, Comparison],
+    steps: StepParity | None,
+) -> list[ParityRow]:
+    """Each compared tensor judged on its evidence, torch's own error beside an ``--impl``'s,
+    and a failing row's errors described as a whole (:mod:`findings`)."""
+    evidence_of = evidence(
+        spec,
+        comparisons,
+        runs.exact,
+        runs.same,
+        runs.judged_against,
+        steps,
+        run.dtype,
+        lambda: perturbed_floors(
+            spec, run.module, run.inputs, run.upstream, run.ref_device, run.dtype, runs.exact
+        ),
+    )
+    expected = runs.judged_against.rows()
+    rows = []
+    for name, comparison in comparisons.items():
+        base = None
+        if runs.baseline is not None:
+            base = compare(runs.baseline.rows().get(name), expected.get(name), run.tolerance)
+        row = judge(name, comparison, run.tolerance, evidence_of[name], base)
+        if row.verdict == "fail":
+            found = runs.tested.rows().get(name)
+            described = finding(spec, name, found, expected.get(name), run.tolerance)
+            row = dataclasses.replace(row, finding=described)
+        rows.append(row)
+    return rows
+
+
+def _timing_line(
+    spec: RNNSpec, options: VerifyOptions, run: _Run, runs: _ParityRuns, work: float
+) -> tuple[dict[str, Timing], MachineLoad | None]:
+    """The timing line's timings (none with ``--timing off``) and what else the machine did."""
+    if options.timing == "off":
+        return {}, None
+    with load.watched(torch.get_num_threads()) as watch:
+        timing = timings(
+            spec,
+            run.module,
+            run.under_test,
+            options,
+            run.inputs,
+            run.upstream,
+            run.ref_device,
+            work,
+            runs.seen,
+        )
+    return timing, watch.load
 
 
 def _runtimes(
@@ -372,105 +443,3 @@ def _onnx_file(path: str, spec: RNNSpec, device: torch.device) -> Prepared:
         return onnx.load(path, spec, device, path)
     except runtimes.RuntimeFailed as exc:
         raise SpecError(f"--onnx {path}: {exc}") from None
-
-
-def _evidence(
-    spec: RNNSpec,
-    comparisons: Mapping[str, Comparison],
-    exact: Run,
-    same: Run,
-    judged_against: Run,
-    steps: StepParity | None,
-    dtype: torch.dtype,
-    more_floors: Callable[[], Mapping[str, float | None]],
-) -> dict[str, Evidence]:
-    """What each row's verdict rests on beside its error: its noise floor (``same`` against
-    ``exact``), the step check's word, and whether its values can exist in ``dtype``. Where a
-    row's error lies beyond 10 noise floors although every step agrees, ``more_floors`` draws
-    the floor again (:func:`~rnninspect.noise.perturbed_floors`) and the largest counts."""
-    largest = torch.finfo(dtype).max * RANGE_MARGIN
-    no_step_in_range = steps is not None and steps.steps == 0 and steps.out_of_range > 0
-    evidence_of: dict[str, Evidence] = {}
-    for name, comparison in comparisons.items():
-        gradient = name.startswith("grad:")
-        expected = judged_against.rows().get(name)
-        evidence = Evidence(
-            floor=distance(same.rows().get(name), exact.rows().get(name)),
-            kinked=gradient and spec.relu,
-            packed=spec.lengths is not None,
-            no_step_in_range=no_step_in_range,
-            expected_out_of_range=comparison.exploded
-            and expected is not None
-            and bool((expected.abs() > largest).any()),
-        )
-        if steps is not None and steps.steps > 0:  # some step could be taken in the dtype
-            evidence = dataclasses.replace(
-                evidence,
-                steps_agree=steps.forward_ok and (not gradient or steps.backward_ok),
-                noise_ratio=steps.noise_ratio(gradient),
-            )
-        evidence_of[name] = evidence
-    redraw = [name for name, c in comparisons.items() if evidence_of[name].beyond_noise(c)]
-    if redraw and dtype != torch.float64:
-        floors = more_floors()
-        for name in redraw:
-            e, more = evidence_of[name], floors.get(name)
-            if e.floor is not None and more is not None:
-                floor = max(e.floor, more)
-                evidence_of[name] = dataclasses.replace(e, floor=floor, floor_runs=1 + EXTRA_RUNS)
-    return evidence_of
-
-
-def _timed_run(
-    seen: dict[str, float],
-    synchronize: Callable[[], None] | None,
-    name: str,
-    forward: Forward,
-    params: Mapping[str, Tensor],
-    inputs: Mapping[str, Tensor],
-    upstream: Mapping[str, Tensor],
-) -> Run:
-    """:func:`run_with_grads`, its seconds kept in ``seen[name]`` (the device synchronised
-    around it), so that a quick timing need not run a slow side again."""
-    run, seen[name] = seconds_of(
-        functools.partial(run_with_grads, forward, params, inputs, upstream), synchronize
-    )
-    return run
-
-
-def _timings(
-    spec: RNNSpec,
-    module: nn.Module,
-    under_test: nn.Module,
-    options: VerifyOptions,
-    inputs: Mapping[str, Tensor],
-    upstream: Mapping[str, Tensor],
-    ref_device: torch.device,
-    work: float,
-    seen: Mapping[str, float],
-) -> dict[str, Timing]:
-    """Forward, and forward plus backward, of the module, the reference and any ``--impl``:
-    ``quick``, all in about the ``work`` seconds the parity runs took (at least
-    :data:`QUICK_SECONDS`), a forward+backward that alone outlasts its share being the parity
-    run's own (``seen``); ``full``, :data:`FULL_SECONDS_EACH` each, as bench measures."""
-    sides: dict[str, Side] = {
-        "module": (
-            _module_forward(module, spec, "module"),
-            dict(module.named_parameters()),
-            inputs,
-        ),
-        "reference": reference_side(spec, module, inputs, ref_device),
-    }
-    if options.impl is not None:
-        sides["implementation"] = (
-            _module_forward(under_test, spec, "implementation"),
-            dict(under_test.named_parameters()),
-            inputs,
-        )
-    if options.timing == "full":
-        return time_sides(sides, upstream, min_time=FULL_SECONDS_EACH, backward=True)
-    each = max(QUICK_SECONDS, work) / (2 * len(sides))
-    synchronize = devices.synchronizer(next(iter(inputs.values())).device)
-    return time_sides(
-        sides, upstream, each, backward=True, quick=True, synchronize=synchronize, already=seen
-    )
