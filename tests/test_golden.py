@@ -1,0 +1,92 @@
+"""Golden output: the table and markdown views of every command, as a person and an issue
+reader see them, on a fixed 100-column console without colour (torchinfo's way, with rich's
+fixed-width console). What varies between machines (timings, memory limits, versions, the last
+digits of measured errors) is masked; the layout is not.
+
+After a change to a view, look at the output and regenerate the files:
+
+    python -m pytest tests/test_golden.py --overwrite-golden
+
+and review them in the diff.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnninspect.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+
+#: Each command's case: its arguments (a checkpoint made by the fixture is ``{checkpoint}``).
+CASES = {
+    "shapes": ["shapes", "nn.LSTM(10, 20, num_layers=2, bidirectional=True)", "--batch", "7"],
+    "shapes-cell": ["shapes", "nn.GRUCell(4, 8)", "--unbatched"],
+    "verify": ["verify", "nn.GRU(10, 20, num_layers=2)", "--timing", "off"],
+    "explain": ["explain", "nn.LSTM(10, 20, bidirectional=True, batch_first=True)"],
+    "diagnose": ["diagnose", "nn.GRU(10, 20)", "--input-shape", "7,5,10", "--h0-shape", "2,7,20"],
+    "keras": ["keras", "nn.LSTM(10, 20, num_layers=2)"],
+    "infer": ["infer", "{checkpoint}"],
+    "bench": ["bench", "nn.GRU(4, 8)", "--min-time", "0.01"],
+}
+
+#: What differs from machine to machine and run to run, and what stands in for it.
+MASKS = [
+    (re.compile(r"\d\.\d\de[-+]\d\d"), "<error>"),  # measured errors: their last digits
+    (re.compile(r"\b\d[\d,]*(\.\d+)? ms\b"), "<t> ms"),
+    (re.compile(r"limit [\d.]+ ?[KMGT]?i?B"), "limit <memory>"),
+    (re.compile(r"(torch|python|rnninspect) \d[\w.+]*"), r"\1 <version>"),
+    (re.compile(r"\d+ CPU threads"), "<n> CPU threads"),
+]
+
+#: bench: every timing, rate and ratio, and whether the machine was loaded.
+BENCH_MASKS = [
+    (re.compile(r"^- (UNSTABLE|Timings may be slow).*\n", re.M), ""),
+    (re.compile(r" unstable\b"), ""),
+    (re.compile(r"\b\d[\d,]*\.\d+\b|\b\d{1,3}(,\d{3})+\b|(?<=\| )\d+(?= \|)"), "<n>"),
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    encoder = torch.nn.LSTM(10, 20, num_layers=2, bidirectional=True)
+    path = tmp_path_factory.mktemp("golden") / "model.pt"
+    state = {f"encoder.rnn.{k}": v for k, v in encoder.state_dict().items()}
+    state["head.weight"] = torch.zeros(5, 40)
+    torch.save(state, path)
+    return path
+
+
+def _masked(text: str, checkpoint: Path, name: str) -> str:
+    text = text.replace(str(checkpoint), "model.pt")
+    for pattern, stand_in in MASKS + (BENCH_MASKS if name == "bench" else []):
+        text = pattern.sub(stand_in, text)
+    return text
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_view_is_the_golden_one(
+    name: str, fmt: str, checkpoint: Path, request: pytest.FixtureRequest
+) -> None:
+    if name == "bench" and fmt == "table":  # bench's table is all timings: its markdown stands
+        pytest.skip("every number in bench's table is a timing")
+    args = [arg.replace("{checkpoint}", str(checkpoint)) for arg in CASES[name]]
+    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(
+        main, [*args, "--format", fmt]
+    )
+    assert result.exit_code in (0, 1), result.stderr
+    text = _masked(result.stdout, checkpoint, name)
+    path = GOLDEN / f"{name}.{'txt' if fmt == 'table' else 'md'}"
+    if request.config.getoption("--overwrite-golden"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.exists(), f"no golden file {path.name}: run with --overwrite-golden and review it"
+    assert text == path.read_text(), f"{path.name} differs: review, then --overwrite-golden"
