@@ -4,10 +4,12 @@ skip."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from clirun import Invocation, invoke
 from hypothesis import settings
 
 # rnninspect runs Keras on the torch backend; a test that imports Keras first must too.
@@ -22,6 +24,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def cli() -> Callable[..., Invocation]:
+    """``cli("verify", SPEC, ...)``: the command run in this process (tests/clirun.py)."""
+    return invoke
 
 
 @pytest.fixture(scope="session")

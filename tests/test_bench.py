@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from clirun import invoke
 
 from rnninspect.cli import main
 from rnninspect.model.shapes import flop_count
@@ -15,8 +16,8 @@ from rnninspect.reports.bench import growth_exponent
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["bench", *args, "--min-time", "0.02"])
-    return result.exit_code, result.stdout, result.stderr
+    done = invoke("bench", *args, "--min-time", "0.02")
+    return done.code, done.out, done.err
 
 
 # --- FLOPs, hand-computed -------------------------------------------------------------------

@@ -3,7 +3,6 @@ both frameworks on the file written (skipped where Keras is not installed; CI in
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
+from clirun import invoke
 from torch import nn
 
 from rnninspect.cli import main
@@ -26,9 +26,8 @@ VARIANTS = [
 
 
 def convert(*args: str | Path) -> tuple[int, dict[str, object], str]:
-    result = CliRunner().invoke(main, ["convert", *map(str, args), "--format", "json"])
-    document = json.loads(result.stdout) if result.stdout else {}
-    return result.exit_code, document, result.stderr
+    done = invoke("convert", *args, "--format", "json")
+    return done.code, done.document, done.err
 
 
 def checkpoint(family: str) -> dict[str, torch.Tensor]:

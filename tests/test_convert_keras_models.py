@@ -7,7 +7,6 @@ Skipped where Keras is not installed; CI installs it and fails on such a skip.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,15 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from clirun import invoke
 from torch import nn
 
 from rnninspect.cli import main
 
 
 def convert(*args: str | Path) -> tuple[int, dict[str, Any], str]:
-    result = CliRunner().invoke(main, ["convert", *map(str, args), "--format", "json"])
-    document = json.loads(result.stdout) if result.stdout else {}
-    return result.exit_code, document, result.stderr
+    done = invoke("convert", *args, "--format", "json")
+    return done.code, done.document, done.err
 
 
 def sequence(features: int, seed: int = 0) -> np.ndarray:

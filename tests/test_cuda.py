@@ -6,6 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from clirun import invoke
 
 from rnninspect.cli import main
 
@@ -22,8 +23,8 @@ SPECS = [
 
 
 def verify(*args: str) -> tuple[int, dict[str, object], str]:
-    result = CliRunner().invoke(main, ["verify", *args, "--device", "cuda", "--format", "json"])
-    return result.exit_code, json.loads(result.stdout) if result.stdout else {}, result.stderr
+    done = invoke("verify", *args, "--device", "cuda", "--format", "json")
+    return done.code, done.document, done.err
 
 
 RELU_HALF = pytest.mark.xfail(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from clirun import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +20,9 @@ from rnninspect.model.spec import SpecError, make_spec
 
 
 def run(*args: str) -> tuple[int, dict[str, object]]:
-    result = CliRunner().invoke(main, ["diagnose", *args, "--format", "json"])
-    assert result.stdout, result.stderr
-    return result.exit_code, json.loads(result.stdout)
+    done = invoke("diagnose", *args, "--format", "json")
+    assert done.out, done.err
+    return done.code, done.document
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
-from click.testing import CliRunner
+from clirun import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from rnninspect.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
@@ -97,8 +95,8 @@ class OnMeta(nn.GRU):
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner(env=env).invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    done = invoke(*args, env=env)
+    return done.code, done.out, done.err
 
 
 def process(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from clirun import invoke
 from safetensors.torch import save_file
 from torch import nn
 
@@ -47,8 +48,8 @@ EXPECTED = {
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    done = invoke(*args)
+    return done.code, done.out, done.err
 
 
 def layouts(tmp_path: Path) -> dict[str, tuple[Path, str]]:

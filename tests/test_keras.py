@@ -3,12 +3,12 @@ torch backend against the reference (skipped where Keras is not installed; CI in
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from clirun import invoke
 
 from rnninspect.cli import main
 from rnninspect.commands.keras import mapping
@@ -16,9 +16,9 @@ from rnninspect.model.spec import make_spec
 
 
 def run(*args: str) -> tuple[int, dict[str, object], str]:
-    result = CliRunner().invoke(main, ["keras", *args, "--format", "json"])
-    assert result.stdout, result.stderr
-    return result.exit_code, json.loads(result.stdout), result.stderr
+    done = invoke("keras", *args, "--format", "json")
+    assert done.out, done.err
+    return done.code, done.document, done.err
 
 
 def test_the_mapping_transposes_reorders_and_folds() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
+from clirun import invoke
 
 from rnninspect.cli import main
 
@@ -22,14 +22,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["matrix", *args])
-    return result.exit_code, result.stdout, result.stderr
+    done = invoke("matrix", *args)
+    return done.code, done.out, done.err
 
 
 def run_json(path: Path, *args: str) -> tuple[int, dict[str, object]]:
-    code, out, err = run(str(path), *args, "--format", "json")
-    assert out, err
-    return code, json.loads(out)
+    done = invoke("matrix", path, *args, "--format", "json")
+    assert done.out, done.err
+    return done.code, done.document
 
 
 def test_cases_only(tmp_path: Path) -> None:

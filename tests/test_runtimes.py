@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from clirun import invoke
 
 from rnninspect.cli import main
 
@@ -21,9 +22,9 @@ STACKED = "num_layers=2, bidirectional=True, batch_first=True"
 
 
 def verify(*args: str) -> tuple[int, dict[str, object], str]:
-    result = CliRunner().invoke(main, ["verify", *args, "--format", "json"])
-    assert result.stdout, result.stderr
-    return result.exit_code, json.loads(result.stdout), result.stderr
+    done = invoke("verify", *args, "--format", "json")
+    assert done.out, done.err
+    return done.code, done.document, done.err
 
 
 def runs(doc: dict[str, object]) -> list[dict[str, object]]:

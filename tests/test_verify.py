@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from clirun import invoke
 
 from rnninspect.cli import main
 
@@ -15,14 +16,14 @@ IMPLS = Path(__file__).parent / "impls" / "manual.py"
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["verify", *args])
-    return result.exit_code, result.stdout, result.stderr
+    done = invoke("verify", *args)
+    return done.code, done.out, done.err
 
 
 def run_json(*args: str) -> tuple[int, dict[str, object]]:
-    code, out, err = run(*args, "--format", "json")
-    assert out, err
-    return code, json.loads(out)
+    done = invoke("verify", *args, "--format", "json")
+    assert done.out, done.err
+    return done.code, done.document
 
 
 def test_default_verify_passes_with_every_row() -> None:

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from clirun import invoke
 from safetensors.torch import save_file
 from torch import nn
-
-from rnninspect.cli import main
 
 
 class Model(nn.Module):
@@ -34,8 +32,8 @@ def checkpoint(tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    done = invoke(*args)
+    return done.code, done.out, done.err
 
 
 def test_verify_uses_the_trained_weights(checkpoint: Path) -> None:
