@@ -28,7 +28,7 @@ from rnninspect.core.build import (
 )
 from rnninspect.core.options import BenchOptions
 from rnninspect.core.runs import Forward, Side, run_with_grads, without_grad
-from rnninspect.core.runtimes.base import ArtefactRun
+from rnninspect.core.runtimes.base import ArtefactRun, RuntimeOptions
 from rnninspect.core.threads import torch_threads
 from rnninspect.core.timing import RatioRounds, Timing, peak_cuda_bytes, ratio_rounds, time_sides
 from rnninspect.model import memory
@@ -222,7 +222,7 @@ def _time_runtimes(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """``--runtime``: each runtime's artefact timed beside the module, forward (and forward
     plus backward where it has gradients); what ran, and why any runtime could not be timed."""
-    settings = {"exporter": options.exporter, "compile_backend": options.compile_backend}
+    settings = RuntimeOptions(exporter=options.exporter, compile_backend=options.compile_backend)
     details: dict[str, str] = {}
     failures: dict[str, str] = {}
     for name in runtimes.parse(options.runtimes):

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from rnninspect.core import devices, runtimes
 from rnninspect.core.impl import Factory
+from rnninspect.core.runtimes.base import RuntimeOptions
 from rnninspect.model.spec import SpecError
 
 #: How much verify's timing line may cost: nothing, about what the parity work took (at least
@@ -56,6 +57,18 @@ class VerifyOptions:
     save_artifact: str | None = None
     onnx: str | None = None
     threads: int | None = None
+
+    @property
+    def runtime_options(self) -> RuntimeOptions:
+        """What the runtimes take of these options."""
+        return RuntimeOptions(
+            exporter=self.exporter,
+            compile_backend=self.compile_backend,
+            fullgraph=self.fullgraph,
+            other_seq_len=self.other_seq_len,
+            other_batch=self.other_batch,
+            save_artifact=self.save_artifact,
+        )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtimes", runtimes.parse(self.runtimes))

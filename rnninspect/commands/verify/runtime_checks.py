@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +19,7 @@ from rnninspect.core.build import example_inputs, upstream_gradients
 from rnninspect.core.parity import Tolerance, compare_rows, judge
 from rnninspect.core.runs import reference_side, run_with_grads
 from rnninspect.core.runtimes import RuntimeFailed, prepare
-from rnninspect.core.runtimes.base import Prepared
+from rnninspect.core.runtimes.base import Prepared, RuntimeOptions
 from rnninspect.files import output
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reports.verify import RuntimeResult
@@ -48,7 +47,7 @@ def check_runtime(
     name: str,
     module: nn.Module,
     spec: RNNSpec,
-    settings: Mapping[str, Any],
+    settings: RuntimeOptions,
     tolerance: Tolerance,
     device: torch.device,
     dtype: torch.dtype,
@@ -58,13 +57,13 @@ def check_runtime(
 ) -> list[RuntimeResult]:
     """Prepare runtime ``name`` once (or take the ``given`` artefact, a user's ONNX file), then
     judge it at every shape of :func:`shapes_to_run`."""
-    shapes = shapes_to_run(spec, settings.get("other_seq_len"), settings.get("other_batch"))
+    shapes = shapes_to_run(spec, settings.other_seq_len, settings.other_batch)
     example = example_inputs(spec, device, dtype, zero_state=zero_state)
     try:
         prepared = given or prepare(name, module, spec, example, settings)
     except RuntimeFailed as exc:
         return [RuntimeResult(name, name, _length(s), _batch(s), error=str(exc)) for s in shapes]
-    saved = None if given else _save(prepared, name, settings.get("save_artifact"))
+    saved = None if given else _save(prepared, name, settings.save_artifact)
     zero_state = zero_state or prepared.zero_state  # an artefact that takes no initial state
     results = []
     for shaped in shapes:

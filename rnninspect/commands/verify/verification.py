@@ -400,14 +400,7 @@ def _runtimes(
 ) -> list[RuntimeResult]:
     """Every runtime but eager (whose rows are the parity rows), at every shape it runs."""
     others = [name for name in runtimes.parse(options.runtimes) if name != "eager"]
-    settings = {
-        "exporter": options.exporter,
-        "compile_backend": options.compile_backend,
-        "fullgraph": options.fullgraph,
-        "other_seq_len": options.other_seq_len,
-        "other_batch": options.other_batch,
-        "save_artifact": options.save_artifact,
-    }
+    settings = options.runtime_options
     results: list[RuntimeResult] = []
     for name in others:
         results += check_runtime(

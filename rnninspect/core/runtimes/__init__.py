@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
 
 from torch import Tensor, nn
 
-from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, RuntimeUnavailable
+from rnninspect.core.runtimes.base import (
+    Prepared,
+    RuntimeFailed,
+    RuntimeOptions,
+    RuntimeUnavailable,
+)
 from rnninspect.model.spec import RNNSpec, SpecError
 
 #: Runtime names, in the order they are reported, and the module that implements each.
@@ -50,7 +54,7 @@ def prepare(
     module: nn.Module,
     spec: RNNSpec,
     inputs: Mapping[str, Tensor],
-    settings: Mapping[str, Any],
+    settings: RuntimeOptions,
 ) -> Prepared:
     """The module made into runtime ``name``'s artefact at the shapes of ``inputs``."""
     implementation = importlib.import_module(RUNTIMES[name])

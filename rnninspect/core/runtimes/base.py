@@ -18,6 +18,20 @@ from rnninspect.model.spec import RNNSpec
 ArtefactRun = Callable[[Mapping[str, Tensor], RNNSpec], dict[str, Tensor]]
 
 
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How the runtimes make and run their artefacts: the ONNX exporter, torch.compile's
+    backend and fullgraph, the second shape every artefact runs at (None: L+3, N+1), and where
+    the exported file is kept (``--save-artifact``)."""
+
+    exporter: str | None = None
+    compile_backend: str | None = None
+    fullgraph: bool = False
+    other_seq_len: int | None = None
+    other_batch: int | None = None
+    save_artifact: str | None = None
+
+
 @dataclass
 class Prepared:
     """A runtime's artefact, ready to run.

@@ -22,15 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, call, one_line
+from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, RuntimeOptions, call, one_line
 from rnninspect.model.spec import RNNSpec
 
 
 def prepare(
-    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
+    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: RuntimeOptions
 ) -> Prepared:
-    backend = str(settings.get("compile_backend") or "inductor")
-    fullgraph = bool(settings.get("fullgraph"))
+    backend = settings.compile_backend or "inductor"
+    fullgraph = settings.fullgraph
     captured = explain(module, spec, inputs)  # leaves dynamo reset: its compilation is not reused
     compiled = torch.compile(module, backend=backend, dynamic=None, fullgraph=fullgraph)
     run = call(compiled)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from torch import Tensor, nn
 
-from rnninspect.core.runtimes.base import Prepared, call
+from rnninspect.core.runtimes.base import Prepared, RuntimeOptions, call
 from rnninspect.model.spec import RNNSpec
 
 
 def prepare(
-    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
+    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: RuntimeOptions
 ) -> Prepared:
     return Prepared(call(module), True, "eager", dict(module.named_parameters()))

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from rnninspect.core.build import packed_input
-from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, call
+from rnninspect.core.runtimes.base import Prepared, RuntimeFailed, RuntimeOptions, call
 from rnninspect.model.spec import RNNSpec
 
 
@@ -36,7 +36,7 @@ def dynamic_shapes(spec: RNNSpec) -> tuple[Any, ...]:
 
 
 def prepare(
-    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
+    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: RuntimeOptions
 ) -> Prepared:
     state: Any = (inputs["h0"], inputs["c0"]) if spec.has_cell_state else inputs["h0"]
     # a PackedSequence's sizes cannot be marked dynamic: it is exported as it comes

@@ -26,6 +26,7 @@ from rnninspect.core.build import packed_input, result_names
 from rnninspect.core.runtimes.base import (
     Prepared,
     RuntimeFailed,
+    RuntimeOptions,
     RuntimeUnavailable,
     name_results,
 )
@@ -127,13 +128,13 @@ def load(path: str, spec: RNNSpec, device: torch.device, label: str) -> Prepared
 
 
 def prepare(
-    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: Mapping[str, Any]
+    module: nn.Module, spec: RNNSpec, inputs: Mapping[str, Tensor], settings: RuntimeOptions
 ) -> Prepared:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise RuntimeUnavailable(f"--runtime onnx needs ONNX Runtime: {INSTALL}") from None
-    exporter = str(settings.get("exporter") or "dynamo")
+    exporter = settings.exporter or "dynamo"
     if exporter == "dynamo":
         try:
             import onnxscript  # noqa: F401
