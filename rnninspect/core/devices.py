@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import torch
 
-from rnninspect.base.errors import ExitCode, RNNInspectError
+from rnninspect.base.errors import Unavailable as Unavailable
 from rnninspect.model import memory
 from rnninspect.model.spec import SpecError
 
@@ -18,12 +18,6 @@ DTYPES = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
-
-
-class Unavailable(RNNInspectError):
-    """The requested device or dtype does not exist on this machine (exit 3)."""
-
-    exit_code = ExitCode.UNAVAILABLE
 
 
 def synchronizer(device: torch.device) -> Callable[[], None] | None:

@@ -19,16 +19,12 @@ from typing import Any, cast
 
 from torch import Tensor, nn
 
-from rnninspect.base.errors import RNNInspectError
+from rnninspect.base.errors import ImplError as ImplError
 from rnninspect.base.signals import TimeLimitExceeded
 from rnninspect.base.text import exception_line
 from rnninspect.model.spec import RNNSpec
 
 Factory = Callable[..., Any]
-
-
-class ImplError(RNNInspectError):
-    """A target that cannot be imported, called, or loaded with torch's weights (exit 2)."""
 
 
 def load_factory(target: str) -> Factory:

@@ -13,18 +13,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from rnninspect.base.errors import ExitCode, RNNInspectError
+from rnninspect.base.errors import ImplementationFailed as ImplementationFailed
 from rnninspect.base.signals import TimeLimitExceeded
 from rnninspect.base.text import exception_line
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reference import reference_forward
-
-
-class ImplementationFailed(RNNInspectError):
-    """The implementation under test raised while running (a failed check, exit 1)."""
-
-    exit_code = ExitCode.CHECK_FAILED
-
 
 Forward = Callable[[Mapping[str, Tensor]], dict[str, Tensor]]
 

@@ -24,16 +24,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnninspect.base.errors import CheckpointError as CheckpointError
 from rnninspect.base.errors import RNNInspectError
 from rnninspect.base.text import exception_line, printable
 from rnninspect.model import memory
 
 #: torch releases that fixed published bypasses of weights-only loading.
 SAFE_TORCH = (2, 10)
-
-
-class CheckpointError(RNNInspectError):
-    """A checkpoint that cannot be read, or that weights-only loading refuses (exit 2)."""
 
 
 def torch_version_warning() -> str | None:

@@ -19,14 +19,10 @@ from pathlib import Path
 from typing import IO
 
 from rnninspect.base import signals
-from rnninspect.base.errors import RNNInspectError
+from rnninspect.base.errors import OutputError as OutputError
 
 #: Temporary files being written now; removed on an interrupt that cannot wait.
 PENDING: set[str] = set()
-
-
-class OutputError(RNNInspectError):
-    """An output path that cannot be written, or a write that failed (exit 2)."""
 
 
 def target(path: str | Path, option: str) -> Path:

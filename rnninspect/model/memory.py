@@ -13,7 +13,7 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnninspect.base.errors import RNNInspectError
+from rnninspect.base.errors import MemoryLimitError as MemoryLimitError
 from rnninspect.model.shapes import parameter_shapes, tensor_shapes
 from rnninspect.model.spec import RNNSpec
 
@@ -24,10 +24,6 @@ DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 #: What the process holds before any work: Python, torch and rnninspect imported. Measured at
 #: 230 to 300 MiB on x86-64 Linux with torch 2.13 (CPU build) by benchmarks/memory_rss.py.
 BASELINE = 320 * 2**20
-
-
-class MemoryLimitError(RNNInspectError):
-    """The estimate is over the limit, or a limit could not be parsed (exit 2)."""
 
 
 @dataclass(frozen=True)

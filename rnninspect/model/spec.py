@@ -18,11 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rnninspect.base.errors import RNNInspectError
-
-
-class SpecError(RNNInspectError, ValueError):
-    """An invalid configuration or an unparsable SPEC string (exit 2)."""
+from rnninspect.base.errors import SpecError as SpecError
 
 
 class CellKind(StrEnum):

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rnninspect.base.errors import MatrixFileError as MatrixFileError
 from rnninspect.base.errors import RNNInspectError
 from rnninspect.commands.matrix import expand
 from rnninspect.commands.verify.verification import verify
@@ -62,10 +63,6 @@ DEFAULT_TIMEOUT = 600.0
 CONFIG_KEYS = tuple(DEFAULTS)
 CASE_KEYS = ("name", "spec", "impl", *CONFIG_KEYS, *OPTION_KEYS)
 TOP_KEYS = ("defaults", "case", "matrix")
-
-
-class MatrixFileError(RNNInspectError):
-    """An unreadable or malformed matrix file, or an invalid case in it (exit 2)."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnninspect.core.devices import Unavailable
+from rnninspect.base.errors import RuntimeUnavailable as RuntimeUnavailable
 from rnninspect.model.spec import RNNSpec
 
 #: Named inputs (``input``, ``h0``, ``c0``) of a configuration (its shapes and packing) to
@@ -60,10 +60,6 @@ class RuntimeFailed(Exception):
         self.stage = stage
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         super().__init__(f"{stage}: {one_line(text)}")
-
-
-class RuntimeUnavailable(Unavailable):
-    """A runtime whose packages are not installed (exit 3, with the install line)."""
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
