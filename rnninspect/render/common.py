@@ -4,12 +4,14 @@ configuration, markdown tables, errors and verdicts, and whether timings can be 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
 
+from rnninspect.base.text import printable
 from rnninspect.model.shapes import TensorShape
 from rnninspect.reports.bench import BenchReport
 from rnninspect.reports.shapes import Measured, ShapesReport
@@ -128,3 +130,24 @@ def stability_line(unstable: list[str], count: int, machine: MachineLoad | None)
             f" (other processes kept {machine.others_busy_cores:.1f} of {machine.cores} cores busy)"
         )
     return f"{head}; the machine looked quiet{quiet}: time for longer with --min-time."
+
+
+def junit_document(*suites_in: Any) -> str:
+    """Test suites as one JUnit XML document."""
+    from xml.etree import ElementTree as ET
+
+    suites = ET.Element("testsuites")
+    suites.extend(suites_in)
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
+
+
+#: Characters XML 1.0 forbids, after printable() has escaped the control characters.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """A string XML 1.0 can hold: control characters escaped as text."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", printable(text))

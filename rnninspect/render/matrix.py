@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from rnninspect.base.text import printable
-from rnninspect.render.common import VERDICT_STYLE, error_text, markdown_table, titled_table
+from rnninspect.render.common import (
+    VERDICT_STYLE,
+    error_text,
+    junit_document,
+    markdown_table,
+    titled_table,
+    xml_text,
+)
 from rnninspect.reports.matrix import MatrixReport
 
 
@@ -94,11 +97,11 @@ def junit_xml(report: MatrixReport) -> str:
             suite,
             "testcase",
             classname="rnninspect.matrix",
-            name=_xml(result.case.name),
+            name=xml_text(result.case.name),
             time=f"{result.seconds:.3f}",
         )
         if not result.passed(report.allow_inconclusive):
-            rows = [_xml(row) for row in result.failing_rows()]
+            rows = [xml_text(row) for row in result.failing_rows()]
             failure = ET.SubElement(
                 case, "failure", message=f"{result.verdict}: {rows[0]}", type=result.verdict
             )
@@ -113,13 +116,13 @@ def junit_xml(report: MatrixReport) -> str:
                 value="--allow-inconclusive",
             )
             output = ET.SubElement(case, "system-out")
-            output.text = "\n".join(_xml(row) for row in result.failing_rows())
+            output.text = "\n".join(xml_text(row) for row in result.failing_rows())
     for skipped in report.skipped:
         case = ET.SubElement(
-            suite, "testcase", classname="rnninspect.matrix", name=_xml(skipped.name)
+            suite, "testcase", classname="rnninspect.matrix", name=xml_text(skipped.name)
         )
         ET.SubElement(case, "skipped", message="not run: --fail-fast stopped after a failure")
-    return _junit_document(suite)
+    return junit_document(suite)
 
 
 def junit_unfinished(path: str) -> str:
@@ -132,26 +135,6 @@ def junit_unfinished(path: str) -> str:
         "testsuite", name="rnninspect matrix", tests="1", failures="1", errors="0", skipped="0"
     )
     case = ET.SubElement(suite, "testcase", classname="rnninspect.matrix", name="matrix run")
-    message = f"rnninspect matrix {_xml(path)} did not finish: no case has a result"
+    message = f"rnninspect matrix {xml_text(path)} did not finish: no case has a result"
     ET.SubElement(case, "failure", message=message, type="unfinished")
-    return _junit_document(suite)
-
-
-def _junit_document(suite: Any) -> str:
-    from xml.etree import ElementTree as ET
-
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    ET.indent(suites)
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
-    )
-
-
-#: Characters XML 1.0 forbids, after printable() has escaped the control characters.
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml(text: str) -> str:
-    """A string XML 1.0 can hold: control characters escaped as text."""
-    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", printable(text))
+    return junit_document(suite)
