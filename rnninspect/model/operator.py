@@ -88,6 +88,9 @@ class RecurrentOp:
     input_forget: bool = False  # LSTM only
     linear_before_reset: bool = False  # GRU only
     layout: int = 0
+    #: Not an ONNX attribute: False models a runtime that clips every activation input but
+    #: h(C_t)'s (conformance's diagnosis of ONNX Runtime's LSTM); ONNX itself clips that too.
+    clip_cell_output: bool = True
     resolved: tuple[tuple[Activation, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,13 @@ class RecurrentOp:
     def gates(self) -> int:
         """Row blocks of W and R: 4 for LSTM, 3 for GRU, 1 for RNN."""
         return len(GATES[self.op])
+
+    def axes(self, output: str) -> tuple[str, ...]:
+        """What each dimension of an output indexes, in this layout: ``Y`` is (t, d, n, h) at
+        ``layout=0`` and (n, t, d, h) at 1; ``Y_h`` and ``Y_c`` (d, n, h) and (n, d, h)."""
+        if output == "Y":
+            return ("n", "t", "d", "h") if self.layout else ("t", "d", "n", "h")
+        return ("n", "d", "h") if self.layout else ("d", "n", "h")
 
     def direction_activations(self, direction: int) -> tuple[Activation, ...]:
         """The activations of direction 0 (forward, or the only one) or 1 (reverse)."""

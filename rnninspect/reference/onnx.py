@@ -121,7 +121,8 @@ def lstm_step(
     if weights.p is not None:
         pre_o = pre_o + p_o * c_next
     o = activate(f, _clipped(pre_o, node.clip))  # (N, H)
-    h_next = o * activate(h_act, _clipped(c_next, node.clip))  # (N, H)
+    cell_clip = node.clip if node.clip_cell_output else None
+    h_next = o * activate(h_act, _clipped(c_next, cell_clip))  # (N, H)
     return h_next, c_next
 
 
