@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 #: One function per command, as ``rnninspect.api`` has them.
 COMMANDS = (
     "bench",
+    "conformance",
     "convert",
     "diagnose",
     "explain",
@@ -50,6 +51,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "bench",
+    "conformance",
     "convert",
     "diagnose",
     "explain",

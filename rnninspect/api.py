@@ -4,7 +4,7 @@ its engine (``rnninspect.commands``); the CLI is a thin layer over these."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,9 @@ from rnninspect.model.spec import RNNSpec, make_spec, resolve
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from rnninspect.core.onnx_runtimes import OperatorRuntime
     from rnninspect.reports.bench import BenchReport
+    from rnninspect.reports.conformance import ConformanceReport
     from rnninspect.reports.convert import ConvertReport
     from rnninspect.reports.diagnose import DiagnoseReport
     from rnninspect.reports.explain import ExplainReport
@@ -122,6 +124,23 @@ def matrix(cases: list[Case], path: str | Path, **settings: Any) -> MatrixReport
     shard = settings.pop("shard", None)
     sliced = None if shard is None else shards.parse_shard(shard)
     return run_matrix(cases, str(path), shard=sliced, **settings)
+
+
+def conformance(
+    runtimes: Sequence[str | OperatorRuntime] = (), **settings: Any
+) -> ConformanceReport:
+    """``rnninspect conformance``: ONNX's LSTM, GRU and RNN operators, in single-node models
+    that cover every attribute, run in each runtime (``"onnxruntime"``, ``"openvino"``,
+    ``"tract"``, ``"onnx-reference"``, or an :class:`OperatorRuntime` of your own) and judged
+    against the equations. ``settings``: ``ops`` (a sequence of ``lstm``, ``gru``, ``rnn``),
+    ``text`` (the --filter), ``shard`` (``"K/N"``), ``export`` (a folder), ``jobs``,
+    ``strict``, ``progress``."""
+    from rnninspect.commands.conformance.conformance import conformance as run_conformance
+    from rnninspect.commands.matrix import shards
+
+    shard = settings.pop("shard", None)
+    sliced = None if shard is None else shards.parse_shard(shard)
+    return run_conformance(runtimes, shard=sliced, **settings)
 
 
 def infer(path: str | Path, max_memory: int | None = None) -> InferReport:

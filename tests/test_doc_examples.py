@@ -110,10 +110,13 @@ def _slow(example: Example) -> bool:
     [pytest.param(e, marks=pytest.mark.slow) if _slow(e) else e for e in EXAMPLES],
     ids=str,
 )
-def test_example_runs_as_shown(example: Example) -> None:
+def test_example_runs_as_shown(
+    example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     why = _runnable(example)
     if why:
         pytest.skip(why)
+    monkeypatch.chdir(tmp_path)  # an example that writes (conformance --export) writes here
     result = CliRunner(env={"COLUMNS": "100"}).invoke(main, example.args)
     assert result.exit_code in (0, 1), (result.exit_code, result.stderr)
     if example.output:

@@ -18,6 +18,7 @@ import click
 from rnninspect import __version__
 from rnninspect.base.errors import ExitCode, RNNInspectError
 from rnninspect.cli.bench import bench
+from rnninspect.cli.conformance import conformance
 from rnninspect.cli.convert import convert
 from rnninspect.cli.diagnose import diagnose
 from rnninspect.cli.explain import explain
@@ -126,5 +127,16 @@ def main() -> None:
     """
 
 
-for command in (shapes, verify, bench, matrix, infer, explain, keras, convert, diagnose):
+for command in (
+    shapes,
+    verify,
+    bench,
+    matrix,
+    infer,
+    explain,
+    keras,
+    convert,
+    diagnose,
+    conformance,
+):
     main.add_command(command)

@@ -16,6 +16,7 @@ from rich.console import Console, RenderableType
 
 from rnninspect.render import (
     bench,
+    conformance,
     convert,
     diagnose,
     explain,
@@ -27,6 +28,7 @@ from rnninspect.render import (
 )
 from rnninspect.render.console import print_fitted, write_text
 from rnninspect.reports.bench import BenchReport
+from rnninspect.reports.conformance import ConformanceReport
 from rnninspect.reports.convert import ConvertReport
 from rnninspect.reports.diagnose import DiagnoseReport
 from rnninspect.reports.explain import ExplainReport
@@ -46,6 +48,7 @@ Report = (
     | DiagnoseReport
     | KerasReport
     | ConvertReport
+    | ConformanceReport
 )
 
 #: Each report's table view (given the terminal's width) and markdown view.
@@ -62,6 +65,10 @@ _VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], s
     ),
     KerasReport: (lambda report, width: keras.keras_table(report), keras.keras_markdown),
     ConvertReport: (lambda report, width: convert.convert_table(report), convert.convert_markdown),
+    ConformanceReport: (
+        lambda report, width: conformance.conformance_table(report),
+        conformance.conformance_markdown,
+    ),
 }
 
 

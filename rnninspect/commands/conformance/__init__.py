@@ -1,0 +1,1 @@
+"""``rnninspect conformance``: ONNX's recurrent operators in a runtime, against the equations."""
