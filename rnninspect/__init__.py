@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from rnninspect.api import (
         bench,
+        conformance,
         convert,
         diagnose,
         explain,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         matrix,
         sweep,
         verify,
+        verify_onnx_file,
     )
     from rnninspect.model.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
 
@@ -43,6 +45,7 @@ COMMANDS = (
     "matrix",
     "sweep",
     "verify",
+    "verify_onnx_file",
 )
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
     "resolve",
     "sweep",
     "verify",
+    "verify_onnx_file",
 ]
 
 

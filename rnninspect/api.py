@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rnninspect.reports.infer import InferReport
     from rnninspect.reports.keras import KerasReport
     from rnninspect.reports.matrix import Case, MatrixReport
+    from rnninspect.reports.onnx_file import OnnxFileReport
     from rnninspect.reports.shapes import ShapesReport
     from rnninspect.reports.verify import VerifyReport
 
@@ -56,6 +57,23 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
     else:
         spec = resolve(spec, settings)
     return run_verify(spec, VerifyOptions(**options))
+
+
+def verify_onnx_file(
+    path: str | Path,
+    runtimes: Sequence[str] = ("onnxruntime",),
+    shapes: Sequence[tuple[int, int]] = ((5, 3), (8, 4)),
+    seed: int = 0,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> OnnxFileReport:
+    """Every LSTM, GRU and RNN node of an ONNX file, with the weights it holds, against the
+    ONNX equations: each node alone and inside the whole graph, in each runtime
+    (``onnxruntime``, ``openvino``, ``tract``, ``onnx-reference``), at each (L, N) of
+    ``shapes``; what ``verify --onnx FILE`` prints without ``--weights``."""
+    from rnninspect.commands.onnx_file import check_file
+
+    return check_file(str(path), runtimes, shapes, seed, atol, rtol)
 
 
 def _spec_and_options(

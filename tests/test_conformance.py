@@ -21,6 +21,7 @@ from rnninspect.commands.conformance.conformance import run_suite, select
 from rnninspect.commands.conformance.workers import run_isolated
 from rnninspect.model.conformance import SHAPES, SLOTS, suite
 from rnninspect.model.operator import ACTIVATIONS, DEFAULT_ACTIVATIONS
+from tests.clirun import Invocation
 
 ATTRIBUTES = {
     "direction",

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rnninspect.base.errors import ExitCode
+from rnninspect.cli.onnx_file import onnx_file_mode
 from rnninspect.cli.options import (
     FILE,
     allow_inconclusive_option,
@@ -26,6 +27,7 @@ from rnninspect.model.verdict import Verdict
 
 
 @click.command()
+@onnx_file_mode
 @with_config
 @weights_options
 @device_option()
@@ -90,8 +92,10 @@ from rnninspect.model.verdict import Verdict
     "--onnx",
     type=FILE,
     metavar="FILE.onnx",
-    help="Also judge an ONNX file you have (inputs taken in order: input, h0, c0), with the "
-    "weights it was exported from given by --weights.",
+    help="Judge an ONNX file you have. With --weights: against torch's module holding them "
+    "(inputs matched by name, else taken in order: input, h0, c0). Alone: every LSTM, GRU and "
+    "RNN node in it, with the weights it holds, against ONNX's equations, run by itself and "
+    "inside the whole graph (--runtime onnxruntime, openvino, tract, onnx-reference).",
 )
 @click.option(
     "--save-artifact",

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from rnninspect.base.errors import RuntimeUnavailable
-from rnninspect.base.text import one_line
 
 #: The runtimes by their names on the command line, with the extra that installs each.
 EXTRAS = {
@@ -43,10 +42,11 @@ class Refused(Exception):
 
 def message_of(exc: BaseException) -> str:
     """A runtime's error, on one line: tract's chain of causes without its backtrace, ONNX
-    Runtime's without its bracketed prefix."""
-    text = str(exc).split("Stack backtrace:")[0]
-    text = text.replace("[ONNXRuntimeError] :", "").replace("Caused by:", "caused by:")
-    return one_line(text or type(exc).__name__, 300)
+    Runtime's without its status prefix and C++ source locations."""
+    from rnninspect.core.runtimes.base import one_line as runtime_line
+
+    text = str(exc).split("Stack backtrace:")[0].replace("Caused by:", "caused by:")
+    return runtime_line(text or type(exc).__name__, 300)
 
 
 class OperatorRuntime:

@@ -23,6 +23,7 @@ from rnninspect.render import (
     infer,
     keras,
     matrix,
+    onnx_file,
     shapes,
     verify,
 )
@@ -35,6 +36,7 @@ from rnninspect.reports.explain import ExplainReport
 from rnninspect.reports.infer import InferReport
 from rnninspect.reports.keras import KerasReport
 from rnninspect.reports.matrix import MatrixReport
+from rnninspect.reports.onnx_file import OnnxFileReport
 from rnninspect.reports.shapes import ShapesReport
 from rnninspect.reports.verify import VerifyReport
 
@@ -49,6 +51,7 @@ Report = (
     | KerasReport
     | ConvertReport
     | ConformanceReport
+    | OnnxFileReport
 )
 
 #: Each report's table view (given the terminal's width) and markdown view.
@@ -68,6 +71,10 @@ _VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], s
     ConformanceReport: (
         lambda report, width: conformance.conformance_table(report),
         conformance.conformance_markdown,
+    ),
+    OnnxFileReport: (
+        lambda report, width: onnx_file.onnx_file_table(report),
+        onnx_file.onnx_file_markdown,
     ),
 }
 

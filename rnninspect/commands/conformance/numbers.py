@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from rnninspect.core.parity import Tolerance, compare, default_tolerance, distance
 from rnninspect.model.conformance import Case
+from rnninspect.model.operator import RecurrentOp
 from rnninspect.model.verdict import NOISE_FACTOR, Verdict
 from rnninspect.reference.onnx import onnx_forward
 from rnninspect.reports.conformance import OutputRow
 
 TOLERANCE = default_tolerance(torch.float32)
+FLOAT32 = np.dtype(np.float32)
 
 
 def _generator(*key: object) -> np.random.Generator:
@@ -75,13 +78,26 @@ def reference(
     """The outputs the case asks for, as ONNX's equations give them in ``dtype``; ``arrays``
     may hold more inputs than the case takes (a twin's), which are left out."""
     taken = set(case.weights) | set(case.data)
+    given = {name: value for name, value in arrays.items() if name in taken}
+    return node_reference(case.node, given, case.output_names, dtype)
+
+
+def node_reference(
+    node: RecurrentOp,
+    arrays: Mapping[str, np.ndarray],
+    outputs: Sequence[str],
+    dtype: torch.dtype = torch.float64,
+) -> dict[str, np.ndarray]:
+    """``outputs`` of one node on its inputs by ONNX's names, as the equations give them in
+    ``dtype`` (``sequence_lens`` stays an integer)."""
     inputs = {
-        name: torch.from_numpy(value).to(torch.int64 if name == "sequence_lens" else dtype)
+        name: torch.from_numpy(np.asarray(value)).to(
+            torch.int64 if name == "sequence_lens" else dtype
+        )
         for name, value in arrays.items()
-        if name in taken
     }
-    outputs = onnx_forward(case.node, inputs)
-    return {name: outputs[name].numpy() for name in case.output_names}
+    found = onnx_forward(node, inputs)
+    return {name: found[name].numpy() for name in outputs}
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,7 @@ def judge(
     shape: tuple[int, int],
     tolerance: Tolerance = TOLERANCE,
     axes: tuple[str, ...] = (),
+    dtype: np.dtype[Any] = FLOAT32,
 ) -> OutputRow:
     """One output at one shape: ``pass`` within tolerance; ``inconclusive`` outside it but
     within NOISE_FACTOR noise floors; ``fail`` otherwise, or where the runtime gave no such
@@ -111,9 +128,10 @@ def judge(
     floor = distance(torch.from_numpy(want.float32[name]), exact) or 0.0
     if found is None:
         return _row(name, shape, tolerance, floor, problem="the runtime gave no such output")
-    if found.dtype != np.float32:
-        return _row(name, shape, tolerance, floor, problem=f"dtype {found.dtype}, where float32")
-    comparison = compare(torch.from_numpy(np.ascontiguousarray(found)), exact, tolerance)
+    if found.dtype != dtype:
+        return _row(name, shape, tolerance, floor, problem=f"dtype {found.dtype}, where {dtype}")
+    actual = torch.from_numpy(np.ascontiguousarray(found)).to(exact.dtype)
+    comparison = compare(actual, exact, tolerance)
     if comparison.problem is not None:
         return _row(name, shape, tolerance, floor, problem=comparison.problem)
     if comparison.exploded:

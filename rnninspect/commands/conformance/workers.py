@@ -22,13 +22,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, TypeVar
 
 from rnninspect.base.text import one_line
 from rnninspect.commands.conformance.running import describe_case, model_bytes, run_case
 from rnninspect.core.onnx_runtimes import OperatorRuntime
 from rnninspect.model.conformance import Case
 from rnninspect.reports.conformance import CaseResult
+
+T = TypeVar("T")
 
 #: Seconds one case may take (every shape) before its process is stopped.
 CASE_TIMEOUT = 120.0
@@ -54,6 +56,7 @@ def _serve(
 ) -> None:
     """The fork: run one case and send its result. What the runtime prints (a Rust panic's
     backtrace, a C++ assertion) goes to ``log``, never to the user's terminal."""
+    _one_thread()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     faulthandler.disable()
     out = os.open(log, os.O_WRONLY | os.O_APPEND)
@@ -62,6 +65,15 @@ def _serve(
     sys.stdout = sys.stderr
     conn.send(run_case(case, chosen, shapes, model=model))
     conn.close()
+
+
+def _one_thread() -> None:
+    """The fork's torch keeps to one thread: GNU OpenMP cannot cross a fork, and a child of a
+    process whose OpenMP threads have started hangs in its first parallel region otherwise
+    (core/isolation.py has the story)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def can_fork() -> bool:
@@ -139,6 +151,57 @@ def run_isolated(
             job.process.join()
             _remove(job.log)
     return [results_by_index[index] for index in range(len(cases))]
+
+
+def forked(call: Callable[[], T], timeout: float = CASE_TIMEOUT) -> tuple[T | None, str | None]:
+    """``call()`` in a fork of its own, as a case is run: its result and None, or None and how
+    the process ended (a crash with the runtime's last words, or the time limit)."""
+    if not can_fork():
+        return call(), None
+    context = multiprocessing.get_context("fork")
+    handle, log = tempfile.mkstemp(prefix="rnninspect-onnx-", suffix=".log")
+    os.close(handle)
+    parent, child = context.Pipe(duplex=False)
+
+    def serve() -> None:
+        _one_thread()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        faulthandler.disable()
+        out = os.open(log, os.O_WRONLY | os.O_APPEND)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        sys.stdout = sys.stderr
+        child.send(call())
+        child.close()
+
+    process = context.Process(target=serve, daemon=True)
+    try:
+        process.start()
+        child.close()
+        wait([parent, process.sentinel], timeout)
+        if parent.poll():
+            with contextlib.suppress(EOFError, OSError):
+                result: T = parent.recv()
+                process.join()
+                return result, None
+        overdue = process.is_alive()
+        process.kill()
+        process.join()
+        code = process.exitcode
+        if overdue:
+            why = f"the runtime did not finish in {timeout:g} s and was stopped"
+        elif code is not None and code < 0:
+            why = f"the runtime crashed ({signal.Signals(-code).name})"
+        else:
+            why = f"the runtime's process ended (exit code {code})"
+        said = _last_words(log)
+        return None, f"{why}: {said}" if said else why
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join()
+        parent.close()
+        _remove(log)
 
 
 def _crashed(case: Case, code: int | None, overdue: bool, timeout: float, said: str) -> CaseResult:
