@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -399,3 +400,48 @@ def test_every_json_key_is_in_json_md(cli: Callable[..., Invocation], tmp_path: 
     )
     assert result.code == 1
     _all_keys_described(result.document)
+
+
+def _reproductions() -> list[tuple[list[str], str, str]]:
+    """docs/conformance.md's reproductions: (the export command's arguments, the Python block
+    after it, the runtime module it imports)."""
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "conformance.md").read_text()
+    found = []
+    pattern = r"```\n\$ rnninspect (conformance --export [^\n]+)\n```\n\n```python\n(.*?)```"
+    for command, code in re.findall(pattern, text, re.S):
+        module = next(
+            m
+            for m in ("onnxruntime", "openvino", "tract", "onnx.reference")
+            if f"import {m}" in code or f"from {m} import" in code
+        )
+        found.append((shlex.split(command), code, module))
+    return found
+
+
+@pytest.mark.parametrize(("command", "code", "module"), _reproductions(), ids=lambda v: str(v)[:40])
+def test_the_reproductions_in_conformance_md_run_and_show_the_error(
+    command: list[str],
+    code: str,
+    module: str,
+    cli: Callable[..., Invocation],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each block runs, with nothing but its runtime and onnx, on what the export command
+    before it wrote, and prints the error the page says it does (more than the tolerance)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip(module)
+    monkeypatch.chdir(tmp_path)
+    assert cli(*command).code == 0
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    printed = float(ran.stdout.split()[-1])
+    claimed = re.search(r"# ([\d.]+):", code)
+    assert printed > 1e-3
+    if claimed:
+        assert abs(printed - float(claimed.group(1))) < 0.01, (printed, claimed.group(1))

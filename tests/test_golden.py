@@ -33,7 +33,19 @@ CASES = {
     "keras": ["keras", "nn.LSTM(10, 20, num_layers=2)"],
     "infer": ["infer", "{checkpoint}"],
     "bench": ["bench", "nn.GRU(4, 8)", "--min-time", "0.01"],
+    "conformance": [
+        "conformance",
+        "--runtime",
+        "onnxruntime",
+        "--op",
+        "lstm,rnn",
+        "--filter",
+        "rnn-forward-nobias,lstm-forward-clip-lens,rnn-f=Affine-defaults,rnn-reverse-layout1",
+    ],
+    "verify-onnx-file": ["verify", "--onnx", "{onnx}"],
 }
+#: The cases that run ONNX Runtime (rnninspect[onnx]).
+NEEDS_ONNX = ("conformance", "verify-onnx-file")
 
 #: What differs from machine to machine and run to run, and what stands in for it.
 MASKS = [
@@ -42,6 +54,8 @@ MASKS = [
     (re.compile(r"limit [\d.]+ ?[KMGT]?i?B"), "limit <memory>"),
     (re.compile(r"(torch|python|rnninspect) \d[\w.+]*"), r"\1 <version>"),
     (re.compile(r"\d+ CPU threads"), "<n> CPU threads"),
+    (re.compile(r"ONNX Runtime \d[\w.]*"), "ONNX Runtime <version>"),
+    (re.compile(r"in \d+\.\d s \(\d+/s\)"), "in <t> s (<n>/s)"),
 ]
 
 #: bench: every timing, rate and ratio, and whether the machine was loaded.
@@ -63,6 +77,27 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-layer GRU exported by torch's legacy exporter, L and N dynamic."""
+    import warnings
+
+    pytest.importorskip("onnx")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("golden") / "gru.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            torch.nn.GRU(4, 8, num_layers=2),
+            (torch.randn(5, 3, 4),),
+            path,
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "L", 1: "N"}},
+        )
+    return path
+
+
 def _masked(text: str, checkpoint: Path, name: str) -> str:
     text = text.replace(str(checkpoint), "model.pt")
     for pattern, stand_in in MASKS + (BENCH_MASKS if name == "bench" else []):
@@ -77,7 +112,13 @@ def test_the_view_is_the_golden_one(
 ) -> None:
     if name == "bench" and fmt == "table":  # bench's table is all timings: its markdown stands
         pytest.skip("every number in bench's table is a timing")
+    if name in NEEDS_ONNX:
+        pytest.importorskip("onnxruntime")
     args = [arg.replace("{checkpoint}", str(checkpoint)) for arg in CASES[name]]
+    if "{onnx}" in args:  # run beside the file, named as a user names it
+        onnx_file = request.getfixturevalue("onnx_path")
+        request.getfixturevalue("monkeypatch").chdir(onnx_file.parent)
+        args = [arg.replace("{onnx}", onnx_file.name) for arg in args]
     result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(
         main, [*args, "--format", fmt]
     )

@@ -53,7 +53,8 @@ def _findings(run: RuntimeNodes) -> list[tuple[str, str]]:
 
 def _summary(report: OnnxFileReport, run: RuntimeNodes) -> str:
     shapes = ", ".join(f"(L={s}, N={n})" for s, n in report.shapes)
-    text = f"{len(run.nodes)} recurrent node(s), each alone at {shapes}"
+    count = len(run.nodes)
+    text = f"{count} recurrent node{'s' if count > 1 else ''}, each alone at {shapes}"
     if run.graph_not_run is None:
         graph = ", ".join(f"(L={s}, N={n})" for s, n in run.graph_shapes)
         text += f" and in the whole graph at {graph}"
