@@ -62,7 +62,7 @@ def verify(spec: str | RNNSpec | None = None, **settings: Any) -> VerifyReport:
 def verify_onnx_file(
     path: str | Path,
     runtimes: Sequence[str] = ("onnxruntime",),
-    shapes: Sequence[tuple[int, int]] = ((5, 3), (8, 4)),
+    shapes: Sequence[tuple[int, int]] = ((5, 3), (8, 4), (1, 1)),
     seed: int = 0,
     atol: float | None = None,
     rtol: float | None = None,

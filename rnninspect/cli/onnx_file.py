@@ -73,7 +73,9 @@ def _verify_onnx_file(spec_text: str | None, options: dict[str, Any]) -> int:
         return default if options[key] is None else int(options[key])
 
     steps, batch = size("seq_len", 5), size("batch", 3)
-    shapes = [(steps, batch), (size("other_seq_len", steps + 3), size("other_batch", batch + 1))]
+    # and one step of one sequence, where an off-by-one in the time loop shows
+    other = (size("other_seq_len", steps + 3), size("other_batch", batch + 1))
+    shapes = [(steps, batch), other, (1, 1)]
     for name, value in (
         ("--seq-len", steps),
         ("--batch", batch),

@@ -57,7 +57,7 @@ INTEGERS = {6: np.int32, 7: np.int64}
 def check_file(
     path: str,
     runtimes: Sequence[str] = ("onnxruntime",),
-    shapes: Sequence[tuple[int, int]] = ((5, 3), (8, 4)),
+    shapes: Sequence[tuple[int, int]] = ((5, 3), (8, 4), (1, 1)),
     seed: int = 0,
     atol: float | None = None,
     rtol: float | None = None,
