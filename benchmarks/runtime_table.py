@@ -5,7 +5,8 @@ is run once, and each runtime's outcome at the example shapes and at L+3, N+1 is
 ``works``, ``runs eagerly`` (torch.compile compiled nothing: dynamo captured no graph),
 ``refuses`` (the exporter or compiler declined), ``fails at run`` (the artefact was made
 and then failed or returned wrong numbers) or ``other shapes fail`` (right at the example's
-shapes only).
+shapes only). Then ``convert --to onnx`` writes the module's weights as a file: ``works``
+where it was written, which it is only after it ran right at 12 shapes.
 
     python benchmarks/runtime_table.py
 """
@@ -52,6 +53,29 @@ def outcome(results: list) -> str:  # type: ignore[type-arg]
     return "works"
 
 
+def converted(spec: str) -> str:
+    """``convert --to onnx`` of the module's weights: ``works`` where the file was written,
+    which it is only after it ran right at 12 shapes (L of 1 to 100, N of 1 to 5)."""
+    import tempfile
+    from pathlib import Path
+
+    from rnninspect.base.errors import SpecError
+    from rnninspect.core.build import torch_module
+    from rnninspect.model.spec import resolve
+
+    parsed = resolve(spec, {})
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = Path(folder) / "model.pt"
+        torch.save(torch_module(parsed).state_dict(), checkpoint)
+        try:
+            report = rnninspect.convert_to_onnx(
+                checkpoint, Path(folder) / "model.onnx", batch_first=parsed.batch_first
+            )
+        except SpecError:
+            return "refuses"
+    return "works" if report.written else "fails"
+
+
 def main() -> None:
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
@@ -61,7 +85,7 @@ def main() -> None:
         f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
         f"{platform.machine()}, Python {platform.python_version()}"
     )
-    header = ["module", "compile", "export", "onnx (dynamo)", "onnx (legacy)"]
+    header = ["module", "compile", "export", "onnx (dynamo)", "onnx (legacy)", "convert --to onnx"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for spec in CONFIGS:
@@ -71,6 +95,7 @@ def main() -> None:
                 spec, runtimes=(runtime,), exporter=exporter, compile_backend="inductor"
             )
             cells.append(outcome(report.runtimes))
+        cells.append(converted(spec))
         print(f"| `{spec}` | " + " | ".join(cells) + " |")
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rnninspect.reports.infer import InferReport
     from rnninspect.reports.keras import KerasReport
     from rnninspect.reports.matrix import Case, MatrixReport
+    from rnninspect.reports.onnx_convert import OnnxConvertReport
     from rnninspect.reports.onnx_file import OnnxFileReport
     from rnninspect.reports.shapes import ShapesReport
     from rnninspect.reports.verify import VerifyReport
@@ -214,6 +215,23 @@ def convert(
     from rnninspect.commands.keras.convert import convert_file
 
     return convert_file(file, to, output, prefix, nonlinearity, architecture, assume_defaults)
+
+
+def convert_to_onnx(
+    file: str | Path,
+    output: str | Path,
+    prefix: str | None = None,
+    nonlinearity: str | None = None,
+    batch_first: bool = False,
+    opset: int | None = None,
+    runtimes: Sequence[str] = ("onnxruntime",),
+) -> OnnxConvertReport:
+    """``rnninspect convert FILE --to onnx``: a checkpoint's recurrent module as ONNX's own
+    operators, written to ``output`` only once every runtime ran the staged file right at
+    every shape (:mod:`rnninspect.commands.onnx_convert`)."""
+    from rnninspect.commands.onnx_convert import convert_to_onnx as write
+
+    return write(str(file), str(output), prefix, nonlinearity, batch_first, opset, runtimes)
 
 
 def diagnose(

@@ -13,10 +13,11 @@ from rnninspect.cli.options import FILE, format_option, import_torch
 @click.option(
     "--to",
     "to",
-    type=click.Choice(["keras", "torch"]),
+    type=click.Choice(["keras", "torch", "onnx"]),
     required=True,
     help="keras: a torch checkpoint to .keras or .weights.h5; torch: a .keras or .weights.h5 "
-    "file to a .pt or .safetensors state dict.",
+    "file to a .pt or .safetensors state dict; onnx: a torch checkpoint's recurrent module to "
+    "a .onnx file of ONNX's own LSTM/GRU/RNN operators that runs at every length and batch.",
 )
 @click.option("-o", "--output", required=True, metavar="OUT", help="The file to write.")
 @click.option(
@@ -43,6 +44,26 @@ from rnninspect.cli.options import FILE, format_option, import_torch
     help="--to torch of a .weights.h5 file without --architecture: convert it with Keras's "
     "default settings assumed; every module is then 'unchecked', never pass.",
 )
+@click.option(
+    "--batch-first",
+    is_flag=True,
+    help="--to onnx: the module is batch_first (a checkpoint does not record it), so the file "
+    "takes and gives (N, L, ...).",
+)
+@click.option(
+    "--opset",
+    type=int,
+    metavar="N",
+    help="--to onnx: the ONNX opset to write, 13 to 22.  [default: 17]",
+)
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    metavar="R[,R...]",
+    help="--to onnx: also run the staged file in these runtimes before writing it: openvino, "
+    "tract, onnx-reference (ONNX Runtime always runs it).",
+)
 @format_option()
 def convert(
     file: str,
@@ -52,9 +73,13 @@ def convert(
     nonlinearity: str | None,
     architecture: str | None,
     assume_defaults: bool,
+    batch_first: bool,
+    opset: int | None,
+    runtimes: tuple[str, ...],
     fmt: str,
 ) -> int:
-    """Convert recurrent weights between a torch checkpoint and Keras, layer by layer.
+    """Convert recurrent weights between a torch checkpoint and Keras, layer by layer, or
+    write a checkpoint's recurrent module as an ONNX file (--to onnx).
 
     --to keras reads FILE as infer does (weights only) and writes a Keras model (.keras) or
     its weights (.weights.h5); --to torch reads a .keras file (safe_mode), or a .weights.h5 file
@@ -65,7 +90,25 @@ def convert(
     own Keras layers; torch's module read back from OUT); a module that does not match leaves
     OUT as it was (exit 1). What cannot convert exactly is refused with the reason (exit 2).
     Needs rnninspect[keras] (exit 3 without it).
+
+    --to onnx writes ONNX's own LSTM/GRU/RNN operators, one node a layer, L and N symbolic,
+    and writes OUT only after the staged file ran in ONNX Runtime (and each --runtime) at many
+    lengths and batches and matched the reference. Needs rnninspect[onnx].
     """
+    if to == "onnx":
+        keras_only = {"--architecture": architecture, "--assume-defaults": assume_defaults}
+        for name, given in keras_only.items():
+            if given:
+                raise click.UsageError(f"{name} has no meaning for --to onnx: it reads Keras files")
+        return _to_onnx(file, output, prefix, nonlinearity, batch_first, opset, runtimes, fmt)
+    onnx_only: dict[str, object] = {
+        "--batch-first": batch_first,
+        "--opset": opset,
+        "--runtime": runtimes,
+    }
+    for name, value in onnx_only.items():
+        if value:
+            raise click.UsageError(f"{name} is for --to onnx only")
     import_torch()
     from rnninspect import api, render
 
@@ -75,3 +118,30 @@ def convert(
     render.emit(report, fmt)
     # unchecked is reached only where --assume-defaults asked for it
     return ExitCode.CHECK_FAILED if report.verdict == "fail" else ExitCode.OK
+
+
+def _to_onnx(
+    file: str,
+    output: str,
+    prefix: str | None,
+    nonlinearity: str | None,
+    batch_first: bool,
+    opset: int | None,
+    runtimes: tuple[str, ...],
+    fmt: str,
+) -> int:
+    import_torch()
+    from rnninspect import api, render
+    from rnninspect.core.onnx_runtimes import RUNTIMES
+
+    names = ["onnxruntime"]
+    for text in runtimes:
+        for name in (part.strip() for part in text.split(",")):
+            if name not in RUNTIMES:
+                raise click.UsageError(f"--runtime {name}: the runtimes are {', '.join(RUNTIMES)}")
+            names.append(name)
+    report = api.convert_to_onnx(
+        file, output, prefix, nonlinearity, batch_first, opset, list(dict.fromkeys(names))
+    )
+    render.emit(report, fmt)
+    return ExitCode.OK if report.written else ExitCode.CHECK_FAILED

@@ -126,7 +126,9 @@ class OpenVino(OperatorRuntime):
                 )
         except Exception as exc:
             raise Refused("refused to load", exc) from None
-        ports = [(port, port.get_any_name()) for port in compiled.outputs]
+        # by position, as the model lists them: OpenVINO may name a port after the tensor a
+        # folded node passed through (an h_n that is one layer's Y_h)
+        ports = list(zip(compiled.outputs, outputs, strict=False))
 
         def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             try:

@@ -23,6 +23,7 @@ from rnninspect.render import (
     infer,
     keras,
     matrix,
+    onnx_convert,
     onnx_file,
     shapes,
     verify,
@@ -36,6 +37,7 @@ from rnninspect.reports.explain import ExplainReport
 from rnninspect.reports.infer import InferReport
 from rnninspect.reports.keras import KerasReport
 from rnninspect.reports.matrix import MatrixReport
+from rnninspect.reports.onnx_convert import OnnxConvertReport
 from rnninspect.reports.onnx_file import OnnxFileReport
 from rnninspect.reports.shapes import ShapesReport
 from rnninspect.reports.verify import VerifyReport
@@ -52,6 +54,7 @@ Report = (
     | ConvertReport
     | ConformanceReport
     | OnnxFileReport
+    | OnnxConvertReport
 )
 
 #: Each report's table view (given the terminal's width) and markdown view.
@@ -75,6 +78,10 @@ _VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], s
     OnnxFileReport: (
         lambda report, width: onnx_file.onnx_file_table(report),
         onnx_file.onnx_file_markdown,
+    ),
+    OnnxConvertReport: (
+        lambda report, width: onnx_convert.onnx_convert_table(report),
+        onnx_convert.onnx_convert_markdown,
     ),
 }
 
