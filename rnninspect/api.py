@@ -225,13 +225,14 @@ def convert_to_onnx(
     batch_first: bool = False,
     opset: int | None = None,
     runtimes: Sequence[str] = ("onnxruntime",),
+    packed: bool = False,
 ) -> OnnxConvertReport:
     """``rnninspect convert FILE --to onnx``: a checkpoint's recurrent module as ONNX's own
     operators, written to ``output`` only once every runtime ran the staged file right at
     every shape (:mod:`rnninspect.commands.onnx_convert`)."""
     from rnninspect.commands.onnx_convert import convert_to_onnx as write
 
-    return write(str(file), str(output), prefix, nonlinearity, batch_first, opset, runtimes)
+    return write(str(file), str(output), prefix, nonlinearity, batch_first, opset, runtimes, packed)
 
 
 def diagnose(

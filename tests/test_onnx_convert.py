@@ -165,3 +165,38 @@ def test_every_json_key_is_in_json_md(cli: Callable[..., Invocation], tmp_path: 
     torch.save(nn.GRU(3, 5).state_dict(), tmp_path / "g.pt")
     args = ["--to", "onnx", "-o", tmp_path / "g.onnx", "--format", "json"]
     _all_keys_described(cli("convert", tmp_path / "g.pt", *args).document)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_a_packed_batch_goes_through_sequence_lens(
+    kind: str, cli: Callable[..., Invocation], tmp_path: Path
+) -> None:
+    """--packed: the file's lengths input gives what torch's module gives a packed batch, the
+    output padded back with zeros and h_n the last valid step of each sequence, checked here
+    with torch's own pack_padded_sequence on unsorted lengths."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    module = getattr(nn, kind)(3, 5, num_layers=2, bidirectional=True).eval()
+    torch.save(module.state_dict(), tmp_path / "m.pt")
+    out = tmp_path / "m.onnx"
+    result = cli("convert", tmp_path / "m.pt", "--to", "onnx", "-o", out, "--packed")
+    assert result.code == 0, result.out
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    lengths = [4, 9, 1, 6]
+    x, h0 = torch.randn(9, 4, 3), torch.randn(4, 4, 5)
+    c0 = torch.randn(4, 4, 5)
+    packed = pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+    with torch.no_grad():
+        if kind == "LSTM":
+            output, (h_n, c_n) = module(packed, (h0, c0))
+            wanted = [None, h_n, c_n]
+        else:
+            output, h_n = module(packed, h0)
+            wanted = [None, h_n]
+    wanted[0] = pad_packed_sequence(output, total_length=9)[0]
+    feeds = {"input": x.numpy(), "h0": h0.numpy(), "c0": c0.numpy()}
+    feeds["lengths"] = np.array(lengths, dtype=np.int32)
+    names = [i.name for i in session.get_inputs()]
+    found = session.run(None, {name: feeds[name] for name in names})
+    for got, want in zip(found, wanted, strict=True):
+        assert want is not None and np.abs(got - want.numpy()).max() < 1e-5

@@ -51,6 +51,12 @@ from rnninspect.cli.options import FILE, format_option, import_torch
     "takes and gives (N, L, ...).",
 )
 @click.option(
+    "--packed",
+    is_flag=True,
+    help="--to onnx: add the input lengths (N, int32), every node's sequence_lens, for packed "
+    "batches: output zero past each length, h_n the last valid step.",
+)
+@click.option(
     "--opset",
     type=int,
     metavar="N",
@@ -74,6 +80,7 @@ def convert(
     architecture: str | None,
     assume_defaults: bool,
     batch_first: bool,
+    packed: bool,
     opset: int | None,
     runtimes: tuple[str, ...],
     fmt: str,
@@ -100,9 +107,12 @@ def convert(
         for name, given in keras_only.items():
             if given:
                 raise click.UsageError(f"{name} has no meaning for --to onnx: it reads Keras files")
-        return _to_onnx(file, output, prefix, nonlinearity, batch_first, opset, runtimes, fmt)
+        return _to_onnx(
+            file, output, prefix, nonlinearity, batch_first, packed, opset, runtimes, fmt
+        )
     onnx_only: dict[str, object] = {
         "--batch-first": batch_first,
+        "--packed": packed,
         "--opset": opset,
         "--runtime": runtimes,
     }
@@ -126,6 +136,7 @@ def _to_onnx(
     prefix: str | None,
     nonlinearity: str | None,
     batch_first: bool,
+    packed: bool,
     opset: int | None,
     runtimes: tuple[str, ...],
     fmt: str,
@@ -141,7 +152,7 @@ def _to_onnx(
                 raise click.UsageError(f"--runtime {name}: the runtimes are {', '.join(RUNTIMES)}")
             names.append(name)
     report = api.convert_to_onnx(
-        file, output, prefix, nonlinearity, batch_first, opset, list(dict.fromkeys(names))
+        file, output, prefix, nonlinearity, batch_first, opset, list(dict.fromkeys(names)), packed
     )
     render.emit(report, fmt)
     return ExitCode.OK if report.written else ExitCode.CHECK_FAILED

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -53,8 +54,10 @@ def convert_to_onnx(
     batch_first: bool = False,
     opset: int | None = None,
     runtimes: Sequence[str] = ("onnxruntime",),
+    packed: bool = False,
 ) -> OnnxConvertReport:
-    """Read the module, write its graph to a staged file, run it everywhere, then rename."""
+    """Read the module, write its graph to a staged file, run it everywhere, then rename;
+    ``packed`` adds the ``lengths`` input (ONNX's ``sequence_lens``) for packed batches."""
     chosen_opset = DEFAULT_OPSET if opset is None else opset
     if chosen_opset not in OPSETS:
         raise SpecError(f"--opset {chosen_opset}: rnninspect writes opsets 13 to 22")
@@ -72,7 +75,9 @@ def convert_to_onnx(
             "LSTM has no projection W_hr, and convert --to onnx does not yet build one from "
             "MatMul and Loop; nothing was written"
         )
-    model = module_model(spec, params, chosen_opset)
+    if packed and spec.cell.is_cell:
+        raise SpecError(f"--packed: a {spec.cell.torch_name} takes one step; it has no lengths")
+    model = module_model(spec, params, chosen_opset, packed)
     data = serialized(model)
     shapes = _shapes(spec)
     checks = []
@@ -82,7 +87,7 @@ def convert_to_onnx(
             file.write(data)
         for name in dict.fromkeys(runtimes):
             where = runtime(name)
-            work = functools.partial(_run_everywhere, staged, spec, params, where, shapes)
+            work = functools.partial(_run_everywhere, staged, spec, params, where, shapes, packed)
             found, crash = forked(work, RUNTIME_TIMEOUT)
             checks.append(RuntimeCheck(where.name, where.version, found or Check(crash=crash)))
         written = all(check.check.verdict in ("pass", "inconclusive") for check in checks)
@@ -108,6 +113,11 @@ def convert_to_onnx(
         else "",
         "the initial states are inputs: feed zeros where torch's module would be called "
         "without them",
+        "lengths (N, int32) is every node's sequence_lens: output is zero past each length "
+        "and h_n the last valid step, as torch gives them for a packed batch (padded back); "
+        "checked with lengths from 1 to L in no order"
+        if packed
+        else "",
     ]
     return OnnxConvertReport(
         source=str(path),
@@ -177,8 +187,10 @@ def _run_everywhere(
     params: Mapping[str, Tensor],
     where: OperatorRuntime,
     shapes: Sequence[tuple[int, int]],
+    packed: bool = False,
 ) -> Check:
-    """The fork's work: the staged file loaded once, run at every shape, judged."""
+    """The fork's work: the staged file loaded once, run at every shape, judged; with
+    ``packed``, each batch's lengths run from 1 to L, the first full, in no order."""
     names = ["h1", "c1"] if spec.cell.is_cell else ["output", "h_n", "c_n"]
     names = names if spec.cell.family == "lstm" else names[:-1]
     try:
@@ -190,9 +202,16 @@ def _run_everywhere(
     tolerance = default_tolerance(torch.float32)
     rows: list[OutputRow] = []
     for steps, batch in shapes:
-        at = dataclasses.replace(spec, seq_len=steps, batch=batch, lengths=None)
+        lengths = None
+        if packed:
+            generator = torch.Generator().manual_seed(steps * 7 + batch)
+            rest = torch.randint(1, steps + 1, (batch - 1,), generator=generator).tolist()
+            lengths = (steps, *rest)
+        at = dataclasses.replace(spec, seq_len=steps, batch=batch, lengths=lengths)
         inputs = _inputs(spec, steps, batch)
         feeds = {name: value.to(torch.float32).numpy() for name, value in inputs.items()}
+        if lengths is not None:
+            feeds["lengths"] = np.array(lengths, dtype=np.int32)
         try:
             found = run(feeds)
         except Refused as refused:

@@ -35,8 +35,12 @@ OPSETS = range(13, 23)
 DEFAULT_OPSET = 17
 
 
-def module_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAULT_OPSET) -> Any:
-    """``spec``'s module with ``params`` (torch's names) as an ONNX model."""
+def module_model(
+    spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAULT_OPSET, packed: bool = False
+) -> Any:
+    """``spec``'s module with ``params`` (torch's names) as an ONNX model; ``packed`` adds the
+    input ``lengths`` (N, int32), every node's ``sequence_lens``: what a packed batch is, ``Y``
+    zero past each length and ``Y_h`` the last valid step, as torch's padded output is."""
     onnx = _onnx()
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     node = onnx_node(spec)
@@ -79,6 +83,8 @@ def module_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAU
         inputs = {"input": seq, "h0": [layers * d, "N", size]}
         if lstm:
             inputs["c0"] = [layers * d, "N", size]
+        if packed:
+            inputs["lengths"] = ["N"]
         x = "input"
         if spec.batch_first:
             nodes.append(helper.make_node("Transpose", ["input"], ["x"], perm=[1, 0, 2]))
@@ -106,7 +112,7 @@ def module_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAU
             weight(f"W_l{layer}", weights["W"]),
             weight(f"R_l{layer}", weights["R"]),
             weight(f"B_l{layer}", weights["B"]) if "B" in weights else "",
-            "",
+            "lengths" if packed else "",
             f"h0_layer{layer}",
         ]
         outputs = [f"Y_l{layer}", f"Y_h_l{layer}"]
@@ -152,7 +158,12 @@ def module_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAU
     graph = helper.make_graph(
         nodes,
         spec.cell.torch_name,
-        [helper.make_tensor_value_info(n, float_type, dims) for n, dims in inputs.items()],
+        [
+            helper.make_tensor_value_info(
+                n, onnx.TensorProto.INT32 if n == "lengths" else float_type, dims
+            )
+            for n, dims in inputs.items()
+        ],
         [helper.make_tensor_value_info(n, float_type, dims) for n, dims in graph_outputs.items()],
         initializers,
     )
