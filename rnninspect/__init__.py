@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from rnninspect.api import (
         bench,
+        check_vectors,
         conformance,
         convert,
         convert_to_onnx,
@@ -27,14 +28,17 @@ if TYPE_CHECKING:
         load_matrix,
         matrix,
         sweep,
+        vectors,
         verify,
         verify_onnx_file,
+        verify_vectors,
     )
     from rnninspect.model.spec import CellKind, RNNSpec, SpecError, make_spec, resolve
 
 #: One function per command, as ``rnninspect.api`` has them.
 COMMANDS = (
     "bench",
+    "check_vectors",
     "conformance",
     "convert",
     "convert_to_onnx",
@@ -46,8 +50,10 @@ COMMANDS = (
     "load_matrix",
     "matrix",
     "sweep",
+    "vectors",
     "verify",
     "verify_onnx_file",
+    "verify_vectors",
 )
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "bench",
+    "check_vectors",
     "conformance",
     "convert",
     "convert_to_onnx",
@@ -69,8 +76,10 @@ __all__ = [
     "matrix",
     "resolve",
     "sweep",
+    "vectors",
     "verify",
     "verify_onnx_file",
+    "verify_vectors",
 ]
 
 

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from rnninspect.reports.onnx_convert import OnnxConvertReport
     from rnninspect.reports.onnx_file import OnnxFileReport
     from rnninspect.reports.shapes import ShapesReport
+    from rnninspect.reports.vectors import (
+        VectorsCheckReport,
+        VectorsReport,
+        VectorsVerifyReport,
+    )
     from rnninspect.reports.verify import VerifyReport
 
 
@@ -233,6 +238,51 @@ def convert_to_onnx(
     from rnninspect.commands.onnx_convert import convert_to_onnx as write
 
     return write(str(file), str(output), prefix, nonlinearity, batch_first, opset, runtimes, packed)
+
+
+def vectors(
+    spec: str | RNNSpec | None,
+    output: str | Path,
+    fmt: str = "npz",
+    layouts: Sequence[str] = (),
+    matrix: str | Path | None = None,
+    dtype: str = "float32",
+) -> VectorsReport:
+    """``rnninspect vectors``: golden numbers for ``spec`` (or each case of a ``matrix`` file)
+    written to ``output`` as ``fmt`` (npz, safetensors, json) with a manifest, torch's module
+    verified on them in ``dtype`` (:mod:`rnninspect.commands.vectors`)."""
+    from rnninspect.commands import vectors as engine
+
+    if matrix is not None:
+        cases = [(c.name, c.spec, c.options.dtype) for c in load_matrix(matrix, dtype=dtype)]
+    else:
+        chosen = spec if isinstance(spec, RNNSpec) else resolve(spec, {})
+        cases = [(chosen.to_spec_string(), chosen, dtype)]
+    extra = [layout for layout in dict.fromkeys(layouts) if layout != "torch"]
+    return engine.write(cases, output, fmt, ["torch", *extra])
+
+
+def verify_vectors(
+    folder: str | Path,
+    impl: str | None = None,
+    dtype: str = "float32",
+    atol: float | None = None,
+    rtol: float | None = None,
+    timeout: float | None = None,
+) -> VectorsVerifyReport:
+    """``rnninspect verify --vectors DIR``: torch's module, or ``impl``, against a folder of
+    saved vectors, offline (:mod:`rnninspect.commands.verify.vectors`)."""
+    from rnninspect.commands.verify.vectors import verify_vectors as check
+
+    return check(folder, impl, dtype, atol, rtol, timeout)
+
+
+def check_vectors(folder: str | Path) -> VectorsCheckReport:
+    """``rnninspect vectors --check DIR``: every vector set under ``folder`` derived again from
+    its manifest, each tensor compared with the stored one."""
+    from rnninspect.commands.vectors import check
+
+    return check(folder)
 
 
 def diagnose(

@@ -26,6 +26,7 @@ from rnninspect.cli.infer import infer
 from rnninspect.cli.keras import keras
 from rnninspect.cli.matrix import matrix
 from rnninspect.cli.shapes import shapes
+from rnninspect.cli.vectors import vectors
 from rnninspect.cli.verify import verify
 
 #: Raised by click 8.2 and later for a bare group; older clicks print the help themselves.
@@ -138,5 +139,6 @@ for command in (
     convert,
     diagnose,
     conformance,
+    vectors,
 ):
     main.add_command(command)

@@ -1,5 +1,6 @@
-"""``rnninspect verify --onnx FILE`` without ``--weights``: the file's own recurrent nodes
-against the ONNX equations. Taken before verify builds a module, since there is none."""
+"""``rnninspect verify --onnx FILE`` without ``--weights`` (the file's own recurrent nodes
+against the ONNX equations) and ``verify --vectors DIR`` (against saved vectors): taken before
+verify builds a module from SPEC and CONFIG, which neither uses."""
 
 from __future__ import annotations
 
@@ -38,26 +39,74 @@ def onnx_file_mode(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(spec_text: str | None, **options: Any) -> Any:
         if options.get("onnx") is None or options.get("weights") is not None:
             return command(spec_text, **options)
-        return _verify_onnx_file(spec_text, options)
+        _refuse_others(spec_text, options, FILE_MODE_OPTIONS, _ONNX_WHY)
+        return _verify_onnx_file(options)
 
     return wrapper
 
 
-def _verify_onnx_file(spec_text: str | None, options: dict[str, Any]) -> int:
+_ONNX_WHY = (
+    "with --onnx FILE alone, the file's own nodes, attributes and weights are checked; give "
+    "--weights to check the file against a torch module"
+)
+_VECTORS_WHY = "with --vectors DIR, the configuration and every number come from the folder"
+#: What verify --vectors DIR takes.
+VECTORS_OPTIONS = {
+    "vectors",
+    "impl",
+    "dtype",
+    "atol",
+    "rtol",
+    "timeout",
+    "fmt",
+    "allow_inconclusive",
+}
+
+
+def vectors_mode(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--vectors DIR``: torch's module or ``--impl`` against saved vectors
+    (:func:`rnninspect.api.verify_vectors`)."""
+
+    @functools.wraps(command)
+    def wrapper(spec_text: str | None, **options: Any) -> Any:
+        if options.get("vectors") is None:
+            options.pop("vectors", None)  # verify's own path has no such option
+            return command(spec_text, **options)
+        _refuse_others(spec_text, options, VECTORS_OPTIONS, _VECTORS_WHY)
+        import_torch()
+        from rnninspect import api, render
+
+        report = api.verify_vectors(
+            options["vectors"],
+            options["impl"],
+            options["dtype"],
+            options["atol"],
+            options["rtol"],
+            options["timeout"],
+        )
+        render.emit(report, options["fmt"])
+        return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
+
+    return wrapper
+
+
+def _refuse_others(
+    spec_text: str | None, options: dict[str, Any], allowed: set[str], why: str
+) -> None:
+    """A SPEC, or an option outside ``allowed`` that the user gave, is refused (exit 2)."""
     from click.core import ParameterSource
 
-    why = (
-        "with --onnx FILE alone, the file's own nodes, attributes and weights are checked; "
-        "give --weights to check the file against a torch module"
-    )
     if spec_text is not None:
         raise click.UsageError(f"a SPEC has no meaning here: {why}")
     context = click.get_current_context()
     for key, value in options.items():
         source = context.get_parameter_source(key)
         given = source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
-        if key not in FILE_MODE_OPTIONS and given and value not in (None, ()):
+        if key not in allowed and given and value not in (None, ()):
             raise click.UsageError(f"{option_name(key)} has no meaning here: {why}")
+
+
+def _verify_onnx_file(options: dict[str, Any]) -> int:
     from rnninspect.core.onnx_runtimes import RUNTIMES
 
     runtimes = [

@@ -112,8 +112,9 @@ def allow_inconclusive_option(help: str) -> Decorator:
     return click.option("--allow-inconclusive", is_flag=True, help=help)
 
 
-def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add SPEC and every CONFIG option of the contract, plus ``--format``.
+def config_options(command: Callable[..., Any], with_format: bool = True) -> Callable[..., Any]:
+    """Add SPEC and every CONFIG option of the contract, plus ``--format`` (unless the command
+    gives ``--format`` a meaning of its own, as ``vectors`` does).
 
     Defaults are ``None`` so that the spec layer knows which values the user gave: those
     override the SPEC, the rest come from the SPEC or torch's defaults.
@@ -171,8 +172,9 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             metavar="5,3,2",
             help="Pack a batch of sequences of these lengths (pack_padded_sequence).",
         ),
-        format_option(),
     ]
+    if with_format:
+        options.append(format_option())
     for option in reversed(options):
         command = option(command)
     return command
@@ -185,7 +187,10 @@ def spec_from(spec_text: str | None, options: dict[str, Any]) -> Any:
 
 
 def with_config(
-    command: Callable[..., Any] | None = None, *, refused: Mapping[str, str] | None = None
+    command: Callable[..., Any] | None = None,
+    *,
+    refused: Mapping[str, str] | None = None,
+    with_format: bool = True,
 ) -> Callable[..., Any]:
     """Turn SPEC and CONFIG options into one validated ``spec`` argument.
 
@@ -194,7 +199,7 @@ def with_config(
     out, since the command does not take them.
     """
     if command is None:
-        return functools.partial(with_config, refused=refused)
+        return functools.partial(with_config, refused=refused, with_format=with_format)
     name = command.__name__
 
     @functools.wraps(command)
@@ -215,7 +220,7 @@ def with_config(
         source = path if prefix is None else f"{path}, prefix {prefix!r}"
         return command(spec=spec, **options, weights=state, weights_source=source)
 
-    decorated = config_options(wrapper)
+    decorated = config_options(wrapper, with_format)
     for param in getattr(decorated, "__click_params__", []):
         if param.name in (refused or {}) and isinstance(param, click.Option):
             param.hidden = True

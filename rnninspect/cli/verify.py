@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from rnninspect.base.errors import ExitCode
-from rnninspect.cli.onnx_file import onnx_file_mode
+from rnninspect.cli.onnx_file import onnx_file_mode, vectors_mode
 from rnninspect.cli.options import (
     FILE,
     allow_inconclusive_option,
@@ -27,6 +27,7 @@ from rnninspect.model.verdict import Verdict
 
 
 @click.command()
+@vectors_mode
 @onnx_file_mode
 @with_config
 @weights_options
@@ -96,6 +97,14 @@ from rnninspect.model.verdict import Verdict
     "(inputs matched by name, else taken in order: input, h0, c0). Alone: every LSTM, GRU and "
     "RNN node in it, with the weights it holds, against ONNX's equations, run by itself and "
     "inside the whole graph (--runtime onnxruntime, openvino, tract, onnx-reference).",
+)
+@click.option(
+    "--vectors",
+    type=FILE,
+    metavar="DIR",
+    help="Check torch's module, or --impl, against a folder of saved vectors (rnninspect "
+    "vectors -o DIR): the file's parameters, input, states and upstream gradients, every "
+    "output and gradient compared with the file's, offline.",
 )
 @click.option(
     "--save-artifact",

@@ -26,6 +26,7 @@ from rnninspect.render import (
     onnx_convert,
     onnx_file,
     shapes,
+    vectors,
     verify,
 )
 from rnninspect.render.console import print_fitted, write_text
@@ -40,6 +41,7 @@ from rnninspect.reports.matrix import MatrixReport
 from rnninspect.reports.onnx_convert import OnnxConvertReport
 from rnninspect.reports.onnx_file import OnnxFileReport
 from rnninspect.reports.shapes import ShapesReport
+from rnninspect.reports.vectors import VectorsCheckReport, VectorsReport, VectorsVerifyReport
 from rnninspect.reports.verify import VerifyReport
 
 Report = (
@@ -55,6 +57,9 @@ Report = (
     | ConformanceReport
     | OnnxFileReport
     | OnnxConvertReport
+    | VectorsReport
+    | VectorsCheckReport
+    | VectorsVerifyReport
 )
 
 #: Each report's table view (given the terminal's width) and markdown view.
@@ -82,6 +87,12 @@ _VIEWS: dict[type, tuple[Callable[[Any, int], RenderableType], Callable[[Any], s
     OnnxConvertReport: (
         lambda report, width: onnx_convert.onnx_convert_table(report),
         onnx_convert.onnx_convert_markdown,
+    ),
+    VectorsReport: (lambda report, width: vectors.vectors_table(report), vectors.vectors_markdown),
+    VectorsCheckReport: (lambda report, width: vectors.check_table(report), vectors.check_markdown),
+    VectorsVerifyReport: (
+        lambda report, width: vectors.verify_vectors_table(report),
+        vectors.verify_vectors_markdown,
     ),
 }
 
