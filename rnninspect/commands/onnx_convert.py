@@ -31,7 +31,7 @@ from rnninspect.commands.conformance.workers import forked
 from rnninspect.commands.infer import trained_weights
 from rnninspect.core.onnx_runtimes import OperatorRuntime, Refused, require, runtime
 from rnninspect.core.parity import default_tolerance
-from rnninspect.files.onnx_graph import DEFAULT_OPSET, OPSETS, module_model
+from rnninspect.files.onnx_graph import DEFAULT_OPSET, OPSETS, module_model, projected_model
 from rnninspect.files.onnx_model import serialized
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reference import reference_forward
@@ -69,15 +69,17 @@ def convert_to_onnx(
         spec, params = trained_weights(path, prefix, None, given)
     except SpecError as exc:  # its messages speak of verify's --weights; here FILE is read
         raise SpecError(str(exc).replace("--weights ", "", 1)) from None
-    if spec.proj_size:
+    if packed and spec.proj_size:
         raise SpecError(
-            f"{path}: an LSTM with proj_size ({spec.proj_size}) has no ONNX operator: ONNX's "
-            "LSTM has no projection W_hr, and convert --to onnx does not yet build one from "
-            "MatMul and Loop; nothing was written"
+            "--packed: an LSTM with proj_size is written as a Scan of its steps, which has no "
+            "sequence_lens; convert it without --packed"
         )
     if packed and spec.cell.is_cell:
         raise SpecError(f"--packed: a {spec.cell.torch_name} takes one step; it has no lengths")
-    model = module_model(spec, params, chosen_opset, packed)
+    if spec.proj_size:  # no ONNX operator projects: the steps written out in a Scan
+        model = projected_model(spec, params, chosen_opset)
+    else:
+        model = module_model(spec, params, chosen_opset, packed)
     data = serialized(model)
     shapes = _shapes(spec)
     checks = []
@@ -97,8 +99,18 @@ def convert_to_onnx(
     finally:
         if os.path.exists(staged):
             os.unlink(staged)
-    node = onnx_node(spec)
     layers = 1 if spec.cell.is_cell else spec.num_layers
+    if spec.proj_size:
+        directions = ("forward", "reverse")[: spec.num_directions]
+        described = [
+            f"scan_l{layer}_{direction}: Scan of one LSTM step with projection {spec.proj_size} "
+            "(MatMul, Split, Sigmoid, Tanh, Mul)"
+            for layer in range(layers)
+            for direction in directions
+        ]
+    else:
+        node = onnx_node(spec)
+        described = [f"{node.op.lower()}_l{layer}: {node.describe()}" for layer in range(layers)]
     notes = [
         f"{spec.nonlinearity} nonlinearity: a checkpoint does not record it (--nonlinearity)"
         if spec.cell.family == "rnn"
@@ -125,7 +137,7 @@ def convert_to_onnx(
         spec=spec.to_spec_string(),
         opset=chosen_opset,
         versions={"rnninspect": __version__, "torch": torch.__version__},
-        nodes=tuple(f"{node.op.lower()}_l{layer}: {node.describe()}" for layer in range(layers)),
+        nodes=tuple(described),
         inputs=tuple(_described(value) for value in model.graph.input),
         outputs=tuple(_described(value) for value in model.graph.output),
         shapes=tuple(shapes),
@@ -172,8 +184,11 @@ def _inputs(spec: RNNSpec, steps: int, batch: int) -> dict[str, Tensor]:
     else:
         seq = (batch, steps) if spec.batch_first else (steps, batch)
         layers = spec.num_layers * d
-        shapes = {"input": (*seq, spec.input_size), "h0": (layers, batch, size)}
-    if spec.cell.family == "lstm":
+        out = spec.proj_size or size  # h is projected where the LSTM has proj_size
+        shapes = {"input": (*seq, spec.input_size), "h0": (layers, batch, out)}
+        if spec.cell.family == "lstm":
+            shapes["c0"] = (layers, batch, size)
+    if spec.cell.family == "lstm" and "c0" not in shapes:
         shapes["c0"] = shapes["h0"]
     return {
         name: torch.randn(shape, generator=generator, dtype=torch.float64)

@@ -177,3 +177,162 @@ def module_model(
     )
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def projected_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAULT_OPSET) -> Any:
+    """An LSTM with ``proj_size``, which no ONNX operator computes, written out of the
+    operator's pieces: each layer and direction a ``Scan`` whose body is one step of torch's
+    equations (MatMul, Add, Split, Sigmoid, Tanh, Mul, then the projection ``h = W_hr (o *
+    tanh(c))``), the reverse direction scanned backwards with its outputs laid back in time
+    order. Inputs and outputs as :func:`module_model`'s: ``h0`` (layers*D, N, P) and ``c0``
+    (layers*D, N, H)."""
+    onnx = _onnx()
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    float_type = onnx.TensorProto.FLOAT
+    d, size, proj = spec.num_directions, spec.hidden_size, spec.proj_size
+    nodes: list[Any] = []
+    initializers: list[Any] = []
+
+    def weight(name: str, value: Tensor) -> str:
+        initializers.append(numpy_helper.from_array(value.detach().float().numpy(), name))
+        return name
+
+    def ints(name: str, values: list[int] | int) -> str:
+        initializers.append(numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+        return name
+
+    seq = ["N", "L", spec.input_size] if spec.batch_first else ["L", "N", spec.input_size]
+    inputs = {
+        "input": seq,
+        "h0": [spec.num_layers * d, "N", proj],
+        "c0": [spec.num_layers * d, "N", size],
+    }
+    x = "input"
+    if spec.batch_first:
+        nodes.append(helper.make_node("Transpose", ["input"], ["x"], perm=[1, 0, 2]))
+        x = "x"
+    quarters = ints("quarters", [size] * 4)
+    finals_h: list[str] = []
+    finals_c: list[str] = []
+    for layer in range(spec.num_layers):
+        outputs = []
+        for direction in range(d):
+            end = f"_l{layer}" + ("_reverse" if direction else "")
+            tag = f"l{layer}d{direction}"
+            w = weight(f"Wt_{tag}", params["weight_ih" + end].t())  # (I, 4H) i,f,g,o
+            r = weight(f"Rt_{tag}", params["weight_hh" + end].t())  # (P, 4H)
+            hr = weight(f"Hrt_{tag}", params["weight_hr" + end].t())  # (H, P)
+            bias = None
+            if spec.bias:
+                bias = weight(f"b_{tag}", params["bias_ih" + end] + params["bias_hh" + end])
+            index = ints(f"index_{tag}", layer * d + direction)
+            nodes.append(helper.make_node("Gather", ["h0", index], [f"h0_{tag}"], axis=0))
+            nodes.append(helper.make_node("Gather", ["c0", index], [f"c0_{tag}"], axis=0))
+            body = _step_body(helper, float_type, tag, w, r, hr, bias, quarters, proj, size)
+            nodes.append(
+                helper.make_node(
+                    "Scan",
+                    [f"h0_{tag}", f"c0_{tag}", x],
+                    [f"hn_{tag}", f"cn_{tag}", f"Y_{tag}"],
+                    body=body,
+                    num_scan_inputs=1,
+                    scan_input_directions=[direction],
+                    scan_output_directions=[direction],
+                )
+            )
+            outputs.append(f"Y_{tag}")
+            for final, into in ((f"hn_{tag}", finals_h), (f"cn_{tag}", finals_c)):
+                nodes.append(
+                    helper.make_node(
+                        "Unsqueeze", [final, ints(f"axis_{final}", [0])], [f"{final}_1"]
+                    )
+                )
+                into.append(f"{final}_1")
+        if d == 2:
+            nodes.append(helper.make_node("Concat", outputs, [f"X_l{layer + 1}"], axis=2))
+        else:
+            nodes.append(helper.make_node("Identity", outputs, [f"X_l{layer + 1}"]))
+        x = f"X_l{layer + 1}"
+    out_dims = ["N", "L", d * proj] if spec.batch_first else ["L", "N", d * proj]
+    perm = [1, 0, 2]
+    if spec.batch_first:
+        nodes.append(helper.make_node("Transpose", [x], ["output"], perm=perm))
+    else:
+        nodes.append(helper.make_node("Identity", [x], ["output"]))
+    nodes.append(helper.make_node("Concat", finals_h, ["h_n"], axis=0))
+    nodes.append(helper.make_node("Concat", finals_c, ["c_n"], axis=0))
+    graph_outputs = {
+        "output": out_dims,
+        "h_n": [spec.num_layers * d, "N", proj],
+        "c_n": [spec.num_layers * d, "N", size],
+    }
+    graph = helper.make_graph(
+        nodes,
+        spec.cell.torch_name,
+        [helper.make_tensor_value_info(n, float_type, dims) for n, dims in inputs.items()],
+        [helper.make_tensor_value_info(n, float_type, dims) for n, dims in graph_outputs.items()],
+        initializers,
+    )
+    imports = [helper.make_opsetid("", opset)]
+    model = helper.make_model(
+        graph,
+        opset_imports=imports,
+        ir_version=max(7, helper.find_min_ir_version_for(imports)),
+        producer_name="rnninspect",
+        doc_string=f"{spec.to_spec_string()}, written by rnninspect convert --to onnx",
+    )
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _step_body(
+    helper: Any,
+    float_type: int,
+    tag: str,
+    w: str,
+    r: str,
+    hr: str,
+    bias: str | None,
+    quarters: str,
+    proj: int,
+    size: int,
+) -> Any:
+    """One step of a projected LSTM, as a Scan body: (h, c, x_t) -> (h', c', h')."""
+    n = helper.make_node
+    steps = [
+        n("MatMul", ["x_t", w], ["wx"]),
+        n("MatMul", ["h", r], ["rh"]),
+        n("Add", ["wx", "rh"], ["sum"]),
+    ]
+    gates = "sum"
+    if bias is not None:
+        steps.append(n("Add", ["sum", bias], ["gates"]))
+        gates = "gates"
+    steps += [
+        n("Split", [gates, quarters], ["i_", "f_", "g_", "o_"], axis=1),
+        n("Sigmoid", ["i_"], ["i"]),
+        n("Sigmoid", ["f_"], ["f"]),
+        n("Tanh", ["g_"], ["g"]),
+        n("Sigmoid", ["o_"], ["o"]),
+        n("Mul", ["f", "c"], ["fc"]),
+        n("Mul", ["i", "g"], ["ig"]),
+        n("Add", ["fc", "ig"], ["c_next"]),
+        n("Tanh", ["c_next"], ["tc"]),
+        n("Mul", ["o", "tc"], ["h_full"]),
+        n("MatMul", ["h_full", hr], ["h_next"]),
+        n("Identity", ["h_next"], ["y"]),
+    ]
+    return helper.make_graph(
+        steps,
+        f"step_{tag}",
+        [
+            helper.make_tensor_value_info("h", float_type, ["N", proj]),
+            helper.make_tensor_value_info("c", float_type, ["N", size]),
+            helper.make_tensor_value_info("x_t", float_type, ["N", None]),
+        ],
+        [
+            helper.make_tensor_value_info("h_next", float_type, ["N", proj]),
+            helper.make_tensor_value_info("c_next", float_type, ["N", size]),
+            helper.make_tensor_value_info("y", float_type, ["N", proj]),
+        ],
+    )
