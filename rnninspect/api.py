@@ -231,13 +231,17 @@ def convert_to_onnx(
     opset: int | None = None,
     runtimes: Sequence[str] = ("onnxruntime",),
     packed: bool = False,
+    spec: str | None = None,
 ) -> OnnxConvertReport:
     """``rnninspect convert FILE --to onnx``: a checkpoint's recurrent module as ONNX's own
     operators, written to ``output`` only once every runtime ran the staged file right at
-    every shape (:mod:`rnninspect.commands.onnx_convert`)."""
+    every shape (:mod:`rnninspect.commands.onnx_convert`); ``spec``, a SPEC string, fills in
+    what the weights do not record."""
     from rnninspect.commands.onnx_convert import convert_to_onnx as write
 
-    return write(str(file), str(output), prefix, nonlinearity, batch_first, opset, runtimes, packed)
+    return write(
+        str(file), str(output), prefix, nonlinearity, batch_first, opset, runtimes, packed, spec
+    )
 
 
 def vectors(

@@ -268,3 +268,17 @@ def test_a_packed_projection_is_refused_with_the_reason(
     result = cli("convert", tmp_path / "p.pt", *args)
     assert result.code == 2 and "has no sequence_lens" in result.err
     assert not (tmp_path / "p.onnx").exists()
+
+
+def test_a_spec_with_weights_says_what_the_checkpoint_does_not(
+    cli: Callable[..., Invocation], tmp_path: Path
+) -> None:
+    torch.save(nn.GRU(3, 5, batch_first=True).state_dict(), tmp_path / "g.pt")
+    out = tmp_path / "g.onnx"
+    spec = "nn.GRU(3, 5, batch_first=True)"
+    result = cli("convert", spec, "--weights", tmp_path / "g.pt", "--to", "onnx", "-o", out)
+    assert result.code == 0 and "input [N, L, 3]" in result.out
+    wrong = cli(
+        "convert", "nn.GRU(3, 6)", "--weights", tmp_path / "g.pt", "--to", "onnx", "-o", out
+    )
+    assert wrong.code == 2 and "disagrees with the weights" in wrong.err

@@ -51,6 +51,13 @@ from rnninspect.cli.options import FILE, format_option, import_torch
     "takes and gives (N, L, ...).",
 )
 @click.option(
+    "--weights",
+    type=FILE,
+    metavar="CHECKPOINT",
+    help="--to onnx: FILE is then a SPEC (nn.LSTM(10, 20, batch_first=True)) that says what "
+    "the weights do not record, and CHECKPOINT holds the weights.",
+)
+@click.option(
     "--packed",
     is_flag=True,
     help="--to onnx: add the input lengths (N, int32), every node's sequence_lens, for packed "
@@ -79,6 +86,7 @@ def convert(
     nonlinearity: str | None,
     architecture: str | None,
     assume_defaults: bool,
+    weights: str | None,
     batch_first: bool,
     packed: bool,
     opset: int | None,
@@ -107,10 +115,14 @@ def convert(
         for name, given in keras_only.items():
             if given:
                 raise click.UsageError(f"{name} has no meaning for --to onnx: it reads Keras files")
+        spec_text = None
+        if weights is not None:  # FILE is the SPEC, the weights are in CHECKPOINT
+            file, spec_text = weights, file
         return _to_onnx(
-            file, output, prefix, nonlinearity, batch_first, packed, opset, runtimes, fmt
+            file, output, prefix, nonlinearity, batch_first, packed, opset, runtimes, fmt, spec_text
         )
     onnx_only: dict[str, object] = {
+        "--weights": weights,
         "--batch-first": batch_first,
         "--packed": packed,
         "--opset": opset,
@@ -140,6 +152,7 @@ def _to_onnx(
     opset: int | None,
     runtimes: tuple[str, ...],
     fmt: str,
+    spec_text: str | None = None,
 ) -> int:
     import_torch()
     from rnninspect import api, render
@@ -152,7 +165,15 @@ def _to_onnx(
                 raise click.UsageError(f"--runtime {name}: the runtimes are {', '.join(RUNTIMES)}")
             names.append(name)
     report = api.convert_to_onnx(
-        file, output, prefix, nonlinearity, batch_first, opset, list(dict.fromkeys(names)), packed
+        file,
+        output,
+        prefix,
+        nonlinearity,
+        batch_first,
+        opset,
+        list(dict.fromkeys(names)),
+        packed,
+        spec_text,
     )
     render.emit(report, fmt)
     return ExitCode.OK if report.written else ExitCode.CHECK_FAILED

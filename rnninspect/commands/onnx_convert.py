@@ -55,9 +55,11 @@ def convert_to_onnx(
     opset: int | None = None,
     runtimes: Sequence[str] = ("onnxruntime",),
     packed: bool = False,
+    spec_text: str | None = None,
 ) -> OnnxConvertReport:
     """Read the module, write its graph to a staged file, run it everywhere, then rename;
-    ``packed`` adds the ``lengths`` input (ONNX's ``sequence_lens``) for packed batches."""
+    ``packed`` adds the ``lengths`` input (ONNX's ``sequence_lens``) for packed batches.
+    ``spec_text`` (a SPEC, with ``path`` its weights) says what the weights do not record."""
     chosen_opset = DEFAULT_OPSET if opset is None else opset
     if chosen_opset not in OPSETS:
         raise SpecError(f"--opset {chosen_opset}: rnninspect writes opsets 13 to 22")
@@ -66,7 +68,7 @@ def convert_to_onnx(
         require(name)
     given = {"nonlinearity": nonlinearity, "batch_first": batch_first or None}
     try:
-        spec, params = trained_weights(path, prefix, None, given)
+        spec, params = trained_weights(path, prefix, spec_text, given)
     except SpecError as exc:  # its messages speak of verify's --weights; here FILE is read
         raise SpecError(str(exc).replace("--weights ", "", 1)) from None
     if packed and spec.proj_size:
