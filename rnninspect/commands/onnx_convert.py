@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,14 +26,14 @@ import torch
 from torch import Tensor
 
 from rnninspect import __version__
-from rnninspect.base.errors import OutputError, SpecError
+from rnninspect.base.errors import OutputError, RuntimeUnavailable, SpecError
 from rnninspect.commands.conformance import numbers
 from rnninspect.commands.conformance.workers import forked
 from rnninspect.commands.infer import trained_weights
 from rnninspect.core.onnx_runtimes import OperatorRuntime, Refused, require, runtime
 from rnninspect.core.parity import default_tolerance
 from rnninspect.files.onnx_graph import DEFAULT_OPSET, OPSETS, module_model, projected_model
-from rnninspect.files.onnx_model import serialized
+from rnninspect.files.onnx_model import INSTALL, serialized
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reference import reference_forward
 from rnninspect.reference.onnx_torch import onnx_node
@@ -64,6 +65,8 @@ def convert_to_onnx(
     if chosen_opset not in OPSETS:
         raise SpecError(f"--opset {chosen_opset}: rnninspect writes opsets 13 to 22")
     target = _check_output(output)
+    if importlib.util.find_spec("onnx") is None:
+        raise RuntimeUnavailable(f"convert --to onnx needs the onnx package: {INSTALL}")
     for name in runtimes:
         require(name)
     given = {"nonlinearity": nonlinearity, "batch_first": batch_first or None}
