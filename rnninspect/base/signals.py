@@ -92,6 +92,25 @@ def stop() -> None:
         os._exit(ExitCode.INTERRUPTED)
 
 
+@contextlib.contextmanager
+def interrupt_ends_at_once() -> Iterator[None]:
+    """Within: Ctrl-C ends the process at once (:func:`stop`) instead of raising
+    KeyboardInterrupt. For importing native extensions (torch, onnx, onnxruntime): a
+    KeyboardInterrupt raised in Python code that their C++ called through pybind11 during the
+    import cannot unwind through it, and the process aborts (SIGABRT, "terminate called after
+    throwing an instance of 'pybind11::error_already_set'"). Main thread only; elsewhere a
+    no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: stop())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class TimeLimitExceeded(BaseException):
     """Raised in the main thread when a :func:`time_limit` runs out; a BaseException, so that
     no ``except Exception`` on the way (user code's, or ours around user code) swallows it."""

@@ -278,6 +278,9 @@ def import_torch() -> None:
     in each command's body, never at import time, so ``--help`` stays free of torch."""
     import gc
 
-    import torch  # noqa: F401
+    from rnninspect.base.signals import interrupt_ends_at_once
+
+    with interrupt_ends_at_once():  # a KeyboardInterrupt cannot unwind through pybind11
+        import torch  # noqa: F401
 
     gc.freeze()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnninspect.base.errors import RuntimeUnavailable
+from rnninspect.base.signals import interrupt_ends_at_once
 
 #: The runtimes by their names on the command line, with the extra that installs each.
 EXTRAS = {
@@ -70,7 +71,8 @@ class OnnxRuntime(OperatorRuntime):
 
     def __init__(self) -> None:
         try:
-            import onnxruntime
+            with interrupt_ends_at_once():
+                import onnxruntime
         except ImportError:
             raise _missing(self.name) from None
         self._ort = onnxruntime
@@ -105,7 +107,8 @@ class OpenVino(OperatorRuntime):
 
     def __init__(self) -> None:
         try:
-            import openvino
+            with interrupt_ends_at_once():
+                import openvino
         except ImportError:
             raise _missing(self.name) from None
         self._ov = openvino
@@ -145,7 +148,8 @@ class Tract(OperatorRuntime):
 
     def __init__(self) -> None:
         try:
-            import tract
+            with interrupt_ends_at_once():
+                import tract
         except ImportError:
             raise _missing(self.name) from None
         self._tract = tract
@@ -180,8 +184,9 @@ class OnnxReference(OperatorRuntime):
 
     def __init__(self) -> None:
         try:
-            import onnx
-            from onnx.reference import ReferenceEvaluator
+            with interrupt_ends_at_once():
+                import onnx
+                from onnx.reference import ReferenceEvaluator
         except ImportError:
             raise _missing(self.name) from None
         self._onnx, self._evaluator = onnx, ReferenceEvaluator

@@ -28,8 +28,11 @@ INSTALL = "pip install 'rnninspect[onnx]'"
 
 
 def _onnx() -> Any:
+    from rnninspect.base.signals import interrupt_ends_at_once
+
     try:
-        import onnx
+        with interrupt_ends_at_once():  # a KeyboardInterrupt cannot unwind through pybind11
+            import onnx
     except ImportError:
         from rnninspect.base.errors import RuntimeUnavailable
 
