@@ -43,6 +43,14 @@ CASES = {
         "rnn-forward-nobias,lstm-forward-clip-lens,rnn-f=Affine-defaults,rnn-reverse-layout1",
     ],
     "verify-onnx-file": ["verify", "--onnx", "{onnx}"],
+    "vectors": [
+        "vectors",
+        "nn.GRU(4, 8, bidirectional=True)",
+        "-o",
+        "{folder}",
+        "--layout",
+        "onnx",
+    ],
 }
 #: The cases that run ONNX Runtime (rnninspect[onnx]).
 NEEDS_ONNX = ("conformance", "verify-onnx-file")
@@ -119,9 +127,12 @@ def test_the_view_is_the_golden_one(
         onnx_file = request.getfixturevalue("onnx_path")
         request.getfixturevalue("monkeypatch").chdir(onnx_file.parent)
         args = [arg.replace("{onnx}", onnx_file.name) for arg in args]
-    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(
-        main, [*args, "--format", fmt]
-    )
+    view = ["--format", fmt]
+    if "{folder}" in args:  # vectors writes a folder, and its --format names the file it writes
+        request.getfixturevalue("monkeypatch").chdir(request.getfixturevalue("tmp_path"))
+        args = [arg.replace("{folder}", "golden-vectors") for arg in args]
+        view = ["--report", fmt]
+    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(main, [*args, *view])
     assert result.exit_code in (0, 1), result.stderr
     text = _masked(result.stdout, checkpoint, name)
     path = GOLDEN / f"{name}.{'txt' if fmt == 'table' else 'md'}"
