@@ -16,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from rnninspect.commands.conformance.workers import forked
 from rnninspect.commands.infer import trained_weights
 from rnninspect.core.onnx_runtimes import OperatorRuntime, Refused, require, runtime
 from rnninspect.core.parity import default_tolerance
+from rnninspect.files import output as output_files
 from rnninspect.files.onnx_graph import DEFAULT_OPSET, OPSETS, module_model, projected_model
 from rnninspect.files.onnx_model import INSTALL, serialized
 from rnninspect.model.spec import RNNSpec
@@ -88,22 +87,18 @@ def convert_to_onnx(
     data = serialized(model)
     shapes = _shapes(spec)
     checks = []
-    handle, staged = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".onnx", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
+    with output_files.staged(target, ".onnx", "-o") as staged:
+        staged.write_bytes(data)
         for name in dict.fromkeys(runtimes):
             where = runtime(name)
-            work = functools.partial(_run_everywhere, staged, spec, params, where, shapes, packed)
+            work = functools.partial(
+                _run_everywhere, str(staged), spec, params, where, shapes, packed
+            )
             found, crash = forked(work, RUNTIME_TIMEOUT)
             checks.append(RuntimeCheck(where.name, where.version, found or Check(crash=crash)))
         written = all(check.check.verdict in ("pass", "inconclusive") for check in checks)
         if written:
-            os.chmod(staged, 0o666 & ~_umask())
-            os.replace(staged, target)
-    finally:
-        if os.path.exists(staged):
-            os.unlink(staged)
+            output_files.commit(staged, target, "-o")
     layers = 1 if spec.cell.is_cell else spec.num_layers
     if spec.proj_size:
         directions = ("forward", "reverse")[: spec.num_directions]
@@ -153,17 +148,10 @@ def convert_to_onnx(
 
 
 def _check_output(output: str) -> Path:
-    target = Path(output)
-    if target.suffix != ".onnx":
+    """OUT, checked before any work: a .onnx file where a new file can be written."""
+    if Path(output).suffix != ".onnx":
         raise OutputError(f"-o {output}: --to onnx writes a .onnx file")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"-o {output}: folder {parent} does not exist")
-    if target.is_dir():
-        raise OutputError(f"-o {output}: is a folder")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"-o {output}: cannot write in {parent}")
-    return target
+    return output_files.target(output, "-o")
 
 
 def _shapes(spec: RNNSpec) -> list[tuple[int, int]]:
@@ -245,9 +233,3 @@ def _run_everywhere(
             numbers.judge(name, found.get(name), want, (steps, batch), tolerance) for name in names
         ]
     return Check(rows=tuple(rows))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -18,10 +18,7 @@ its manifest and reports every tensor that moved.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +28,9 @@ import torch
 from torch import Tensor
 
 from rnninspect import __version__
-from rnninspect.base.errors import OutputError, SpecError
+from rnninspect.base.errors import SpecError
 from rnninspect.core.build import example_inputs, result_names, torch_module, upstream_gradients
+from rnninspect.files.output import commit_folder, folder_target, staged_folder
 from rnninspect.model.shapes import tensor_shapes
 from rnninspect.model.spec import DEFAULTS, CellKind, RNNSpec, make_spec
 from rnninspect.reference import reference_forward
@@ -165,19 +163,6 @@ def _keras_layout(spec: RNNSpec, params: Mapping[str, Tensor]) -> list[tuple[str
 # ------------------------------------------------------------------------------ writing
 
 
-def check_folder(folder: str | Path) -> Path:
-    """-o DIR: a new folder in an existing one, or an empty one."""
-    path = Path(folder)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"-o {folder}: folder {parent} does not exist")
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"-o {folder}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        raise OutputError(f"-o {folder}: exists and is not empty; give a new or empty folder")
-    return path
-
-
 def write(
     cases: Sequence[tuple[str, RNNSpec, str]],
     folder: str | Path,
@@ -189,10 +174,9 @@ def write(
     DIR and renamed into place when every file is there."""
     if fmt not in FORMATS:
         raise SpecError(f"--format {fmt}: the vector formats are {', '.join(FORMATS)}")
-    target = check_folder(folder)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    target = folder_target(folder, "-o")
     sets = []
-    try:
+    with staged_folder(target, "-o") as staging:
         for index, (name, spec, dtype) in enumerate(cases):
             shown = target.name if len(cases) == 1 else _folder_name(name)
             where = staging if len(cases) == 1 else staging / shown
@@ -200,13 +184,7 @@ def write(
             sets.append(_write_one(where, shown, name, spec, dtype, fmt, layouts))
             if progress is not None:
                 progress(index + 1, len(cases))
-        os.chmod(staging, 0o777 & ~_umask())
-        if target.is_dir():
-            target.rmdir()
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        commit_folder(staging, target, "-o")
     return VectorsReport(folder=str(folder), format=fmt, layouts=tuple(layouts), sets=tuple(sets))
 
 
@@ -387,9 +365,3 @@ def _drift(name: str, stored: np.ndarray | None, derived: np.ndarray | None) -> 
     if difference <= SAME_ATOL * max(1.0, scale) + SAME_RTOL * scale:
         return Drift(name, difference, "same within float64 rounding")
     return Drift(name, difference, "drifted")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -21,8 +22,9 @@ from typing import IO
 from rnninspect.base import signals
 from rnninspect.base.errors import OutputError as OutputError
 
-#: Temporary files being written now; removed on an interrupt that cannot wait.
+#: Temporary files and folders being written now; removed on an interrupt that cannot wait.
 PENDING: set[str] = set()
+PENDING_FOLDERS: set[str] = set()
 
 
 def target(path: str | Path, option: str) -> Path:
@@ -133,6 +135,51 @@ def commit(staged_path: Path, path: Path, option: str) -> None:
         raise OutputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
 
 
+def folder_target(path: str | Path, option: str) -> Path:
+    """A folder to fill (``--export DIR``, ``vectors -o DIR``), checked before any work: new in
+    an existing, writable folder, or existing and empty."""
+    given = Path(path)
+    parent = given.parent if str(given.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{option} {given}: folder {parent} does not exist")
+    if given.exists() and not given.is_dir():
+        raise OutputError(f"{option} {given}: exists and is not a folder")
+    if given.is_dir() and any(given.iterdir()):
+        raise OutputError(f"{option} {given}: exists and is not empty; give a new or empty folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {given}: cannot write in {parent}")
+    return given
+
+
+@contextlib.contextmanager
+def staged_folder(path: Path, option: str) -> Iterator[Path]:
+    """A temporary folder beside ``path`` to fill; :func:`commit_folder` renames it into place,
+    and whatever is left (a failed or interrupted fill) is removed on the way out, so ``path``
+    is never half-written."""
+    try:
+        name = tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot write there: {exc.strerror}") from None
+    PENDING_FOLDERS.add(name)
+    try:
+        yield Path(name)
+    finally:
+        shutil.rmtree(name, ignore_errors=True)
+        PENDING_FOLDERS.discard(name)
+
+
+def commit_folder(staged_path: Path, path: Path, option: str) -> None:
+    """Give a :func:`staged_folder` the mode a new folder gets and rename it to ``path`` (an
+    empty folder there, as :func:`folder_target` allowed, is replaced)."""
+    try:
+        os.chmod(staged_path, 0o777 & ~_umask())
+        if path.is_dir():
+            path.rmdir()
+        os.replace(staged_path, path)
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot write it: {exc.strerror}") from None
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -167,6 +214,8 @@ def remove_pending() -> None:
     :func:`rnninspect.base.signals.stop` calls)."""
     for path in list(PENDING):
         _remove(path)
+    for folder in list(PENDING_FOLDERS):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 signals.CLEANUPS.append(remove_pending)

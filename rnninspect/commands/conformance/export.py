@@ -14,36 +14,23 @@ not exist yet, or be empty.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rnninspect import __version__
-from rnninspect.base.errors import OutputError
 from rnninspect.commands.conformance import numbers
 from rnninspect.commands.conformance.running import describe_case, model_bytes
 from rnninspect.files.onnx_model import tensor_bytes
+from rnninspect.files.output import commit_folder, folder_target, staged_folder
 from rnninspect.model.conformance import Case
 from rnninspect.reports.conformance import ExportResult
 
 
 def check_folder(folder: str | Path) -> Path:
     """DIR, checked before anything runs: a new folder in an existing one, or an empty one."""
-    path = Path(folder)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"--export {folder}: folder {parent} does not exist")
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"--export {folder}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        raise OutputError(f"--export {folder}: exists and is not empty; give a new or empty folder")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"--export {folder}: cannot write in {parent}")
-    return path
+    return folder_target(folder, "--export")
 
 
 def export(
@@ -55,8 +42,7 @@ def export(
     """Write every case, its model and one data set per shape, then rename the whole into
     place."""
     target = check_folder(folder)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent or "."))
-    try:
+    with staged_folder(target, "--export") as staging:
         manifest = []
         for done, case in enumerate(cases, 1):
             manifest.append(_write_case(case, staging / case.name, shapes))
@@ -76,13 +62,7 @@ def export(
             "cases": manifest,
         }
         (staging / "manifest.json").write_text(json.dumps(document, indent=2) + "\n")
-        os.chmod(staging, 0o777 & ~_umask())
-        if target.is_dir():
-            target.rmdir()  # empty, as checked
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        commit_folder(staging, target, "--export")
     return ExportResult(str(target), len(cases), len(cases) * len(shapes))
 
 
@@ -112,9 +92,3 @@ def _write_case(case: Case, folder: Path, shapes: Sequence[tuple[int, int]]) -> 
         "outputs": list(case.output_names),
         "test_data_sets": data_sets,
     }
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
