@@ -33,7 +33,7 @@ from rnninspect.base.errors import SpecError
 from rnninspect.commands.conformance import numbers
 from rnninspect.commands.conformance.workers import forked
 from rnninspect.core.onnx_runtimes import OperatorRuntime, Refused, require, runtime
-from rnninspect.core.parity import Tolerance, default_tolerance
+from rnninspect.core.parity import Tolerance, default_tolerance, given_tolerance
 from rnninspect.files.onnx_model import (
     DATA,
     OUTPUTS,
@@ -155,12 +155,7 @@ def _header(
 
 def _tolerance(dtype: np.dtype[Any], atol: float | None, rtol: float | None) -> Tolerance:
     torch_dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
-    chosen = default_tolerance(torch_dtype)
-    return Tolerance(
-        chosen.atol if atol is None else atol,
-        chosen.rtol if rtol is None else rtol,
-        chosen.source if atol is None and rtol is None else "given",
-    )
+    return given_tolerance(default_tolerance(torch_dtype), atol, rtol)
 
 
 def _rng(seed: int, *key: object) -> np.random.Generator:

@@ -39,6 +39,17 @@ class Tolerance:
     source: str
 
 
+def given_tolerance(base: Tolerance, atol: float | None, rtol: float | None) -> Tolerance:
+    """``base`` (a dtype's default), with ``--atol``/``--rtol`` replacing whichever was given."""
+    if atol is None and rtol is None:
+        return base
+    return Tolerance(
+        base.atol if atol is None else atol,
+        base.rtol if rtol is None else rtol,
+        "given with --atol/--rtol",
+    )
+
+
 def default_tolerance(dtype: torch.dtype, tf32: bool = False, device: str = "cpu") -> Tolerance:
     """Tolerances against the float64 reference.
 

@@ -28,7 +28,7 @@ from rnninspect.commands.verify.calls import module_forward
 from rnninspect.core import isolation
 from rnninspect.core.build import result_names
 from rnninspect.core.impl import build, load_factory
-from rnninspect.core.parity import Tolerance, compare, default_tolerance
+from rnninspect.core.parity import Tolerance, compare, default_tolerance, given_tolerance
 from rnninspect.core.runs import run_with_grads
 from rnninspect.model.spec import RNNSpec
 from rnninspect.reports.conformance import OutputRow
@@ -64,12 +64,7 @@ def verify_vectors(
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SpecError(f"--vectors {folder}: not a vectors folder ({exc})") from None
     spec = spec_of(manifest["config"], manifest_path)
-    chosen = default_tolerance(DTYPES[dtype])
-    tolerance = Tolerance(
-        chosen.atol if atol is None else atol,
-        chosen.rtol if rtol is None else rtol,
-        chosen.source if atol is None and rtol is None else "given",
-    )
+    tolerance = given_tolerance(default_tolerance(DTYPES[dtype]), atol, rtol)
     work = functools.partial(_check, spec, impl, arrays, dtype, tolerance)
     if impl is None:
         rows = work()

@@ -44,6 +44,7 @@ from rnninspect.core.parity import (
     compare,
     compare_rows,
     default_tolerance,
+    given_tolerance,
     judge,
 )
 from rnninspect.core.runs import (
@@ -64,13 +65,7 @@ from rnninspect.reports.verify import RuntimeResult, StepParity, VerifyReport
 def _tolerance(options: VerifyOptions, dtype: torch.dtype, device: torch.device) -> Tolerance:
     """The dtype's default, with ``--atol``/``--rtol`` replacing whichever was given."""
     base = default_tolerance(dtype, tf32=options.tf32 and device.type == "cuda", device=device.type)
-    if options.atol is None and options.rtol is None:
-        return base
-    return Tolerance(
-        base.atol if options.atol is None else options.atol,
-        base.rtol if options.rtol is None else options.rtol,
-        "given with --atol/--rtol",
-    )
+    return given_tolerance(base, options.atol, options.rtol)
 
 
 def verify(spec: RNNSpec, options: VerifyOptions | None = None) -> VerifyReport:
