@@ -154,29 +154,7 @@ def module_model(
                 nodes.append(helper.make_node("Concat", names_, [final], axis=0))
                 graph_outputs[final] = [layers * d, "N", size]
 
-    float_type = onnx.TensorProto.FLOAT
-    graph = helper.make_graph(
-        nodes,
-        spec.cell.torch_name,
-        [
-            helper.make_tensor_value_info(
-                n, onnx.TensorProto.INT32 if n == "lengths" else float_type, dims
-            )
-            for n, dims in inputs.items()
-        ],
-        [helper.make_tensor_value_info(n, float_type, dims) for n, dims in graph_outputs.items()],
-        initializers,
-    )
-    imports = [helper.make_opsetid("", opset)]
-    model = helper.make_model(
-        graph,
-        opset_imports=imports,
-        ir_version=max(7, helper.find_min_ir_version_for(imports)),
-        producer_name="rnninspect",
-        doc_string=f"{spec.to_spec_string()}, written by rnninspect convert --to onnx",
-    )
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return _model(spec, nodes, inputs, graph_outputs, initializers, opset)
 
 
 def projected_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DEFAULT_OPSET) -> Any:
@@ -266,11 +244,31 @@ def projected_model(spec: RNNSpec, params: Mapping[str, Tensor], opset: int = DE
         "h_n": [spec.num_layers * d, "N", proj],
         "c_n": [spec.num_layers * d, "N", size],
     }
+    return _model(spec, nodes, inputs, graph_outputs, initializers, opset)
+
+
+def _model(
+    spec: RNNSpec,
+    nodes: list[Any],
+    inputs: Mapping[str, list[Any]],
+    outputs: Mapping[str, list[Any]],
+    initializers: list[Any],
+    opset: int,
+) -> Any:
+    """The graph's nodes as a checked model: every input and output float32 (``lengths``
+    int32), L and N symbolic in their dimensions."""
+    onnx = _onnx()
+    helper = onnx.helper
+
+    def value(name: str, dims: list[Any]) -> Any:
+        kind = onnx.TensorProto.INT32 if name == "lengths" else onnx.TensorProto.FLOAT
+        return helper.make_tensor_value_info(name, kind, dims)
+
     graph = helper.make_graph(
         nodes,
         spec.cell.torch_name,
-        [helper.make_tensor_value_info(n, float_type, dims) for n, dims in inputs.items()],
-        [helper.make_tensor_value_info(n, float_type, dims) for n, dims in graph_outputs.items()],
+        [value(name, dims) for name, dims in inputs.items()],
+        [value(name, dims) for name, dims in outputs.items()],
         initializers,
     )
     imports = [helper.make_opsetid("", opset)]
