@@ -181,6 +181,8 @@ def test_an_input_it_cannot_size_leaves_the_graph_unrun_and_says_why(
     run = result.document["runtimes"][0]
     assert not run["graph"]["ran"] and "'ids' is not a float tensor" in run["graph"]["not_run"]
     assert run["nodes"][0]["alone"]["verdict"] == "pass" and run["nodes"][0]["in_graph"] is None
+    # the node passed alone, in a model rnninspect made of it; the file itself never ran
+    assert result.code == 1 and run["verdict"] == result.document["verdict"] == "unchecked"
     assert "the whole graph was not run" in cli("verify", "--onnx", path).out
 
 

@@ -113,7 +113,10 @@ class RuntimeNodes:
 
     @property
     def verdict(self) -> str:
-        return worst([node.verdict for node in self.nodes])
+        """The worst node's; ``unchecked`` at best where the whole file was not run: a node
+        run alone is a model rnninspect made of it, not the file as the user has it."""
+        graph = ["unchecked"] if self.graph_not_run is not None else []
+        return worst([*(node.verdict for node in self.nodes), *graph])
 
     def to_dict(self) -> dict[str, Any]:
         return {
