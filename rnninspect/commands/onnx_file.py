@@ -21,7 +21,6 @@ that crashes fails the run instead of ending rnninspect.
 from __future__ import annotations
 
 import functools
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -158,17 +157,6 @@ def _tolerance(dtype: np.dtype[Any], atol: float | None, rtol: float | None) -> 
     return given_tolerance(default_tolerance(torch_dtype), atol, rtol)
 
 
-def _rng(seed: int, *key: object) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32("|".join(map(str, (seed, *key))).encode()))
-
-
-def _lengths(rng: np.random.Generator, steps: int, batch: int) -> np.ndarray:
-    """Lengths from 1 to L, the first full, so both full and short sequences are seen."""
-    if batch == 1:
-        return np.array([max(1, steps - 2)])
-    return np.concatenate([[steps], rng.integers(1, max(steps, 2), batch - 1)])
-
-
 def _judged(
     node: FoundNode,
     arrays: Mapping[str, np.ndarray],
@@ -223,12 +211,12 @@ def _alone(
     rows: list[OutputRow] = []
     d, h, size = op.num_directions, op.hidden_size, int(w.shape[-1])
     for steps, batch in shapes:
-        rng = _rng(seed, node.index, steps, batch)
+        rng = numbers.generator(seed, node.index, steps, batch)
         x_shape = (batch, steps, size) if op.layout else (steps, batch, size)
         state = (batch, d, h) if op.layout else (d, batch, h)
         feeds: dict[str, np.ndarray] = {"X": rng.standard_normal(x_shape).astype(w.dtype)}
         if node.given("sequence_lens") is not None:
-            feeds["sequence_lens"] = _lengths(rng, steps, batch).astype(np.int32)
+            feeds["sequence_lens"] = numbers.lengths(rng, steps, batch).astype(np.int32)
         for position in ("initial_h", "initial_c"):
             if node.given(position) is not None:
                 feeds[position] = rng.standard_normal(state).astype(w.dtype)
@@ -373,13 +361,13 @@ def _in_graph(
         return {node.index: Check(refusal=str(refused)) for node in nodes}
     rows: dict[int, list[OutputRow]] = {node.index: [] for node in nodes}
     for steps, batch in shapes:
-        rng = _rng(seed, "graph", steps, batch)
+        rng = numbers.generator(seed, "graph", steps, batch)
         feeds = {}
         for name, dims in dims_of.items():
             shape = [steps if d == "L" else batch if d == "N" else int(d) for d in dims]
             elem = inputs[name]
             if elem in INTEGERS:
-                feeds[name] = _lengths(rng, steps, batch).astype(INTEGERS[elem])
+                feeds[name] = numbers.lengths(rng, steps, batch).astype(INTEGERS[elem])
             else:
                 feeds[name] = rng.standard_normal(shape).astype(FLOATS[elem])
         try:

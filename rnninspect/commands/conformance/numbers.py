@@ -29,13 +29,22 @@ TOLERANCE = default_tolerance(torch.float32)
 FLOAT32 = np.dtype(np.float32)
 
 
-def _generator(*key: object) -> np.random.Generator:
+def generator(*key: object) -> np.random.Generator:
+    """numpy's generator seeded by ``key``: the same numbers for the same key, everywhere."""
     return np.random.default_rng(zlib.crc32("|".join(map(str, key)).encode()))
+
+
+def lengths(rng: np.random.Generator, steps: int, batch: int) -> np.ndarray:
+    """Lengths from 1 to L with the first sequence full and the others shorter, so both the
+    frozen state and the zeroed Y past each length are seen; a batch of one gets L - 2."""
+    if batch == 1:
+        return np.array([max(1, steps - 2)])
+    return np.concatenate([[steps], rng.integers(1, max(steps, 2), batch - 1)])
 
 
 def case_weights(case: Case) -> dict[str, np.ndarray]:
     """W, R and, as the case has them, B and P: float32, each gate block drawn on its own."""
-    node, rng = case.node, _generator(case.name.split(" without ")[0], "weights")
+    node, rng = case.node, generator(case.name.split(" without ")[0], "weights")
     d, g, h = node.num_directions, node.gates, node.hidden_size
     draw = {
         "W": (d, g * h, case.input_size),
@@ -50,21 +59,15 @@ def case_weights(case: Case) -> dict[str, np.ndarray]:
 
 
 def case_data(case: Case, steps: int, batch: int) -> dict[str, np.ndarray]:
-    """X, and as the case has them sequence_lens, initial_h and initial_c, at (L, N).
-
-    Lengths run from 1 to L with the first sequence full and the others shorter, so both the
-    frozen state and the zeroed Y past each length are seen; a batch of one gets L - 2."""
-    node, rng = case.node, _generator(case.name.split(" without ")[0], steps, batch)
+    """X, and as the case has them sequence_lens (:func:`lengths`), initial_h and initial_c,
+    at (L, N)."""
+    node, rng = case.node, generator(case.name.split(" without ")[0], steps, batch)
     d, h = node.num_directions, node.hidden_size
     x_shape = (batch, steps, case.input_size) if node.layout else (steps, batch, case.input_size)
     state_shape = (batch, d, h) if node.layout else (d, batch, h)
     data = {"X": rng.standard_normal(x_shape).astype(np.float32)}
     if case.sequence_lens:
-        if batch == 1:
-            lengths = np.array([max(1, steps - 2)])
-        else:
-            lengths = np.concatenate([[steps], rng.integers(1, max(steps, 2), batch - 1)])
-        data["sequence_lens"] = np.minimum(lengths, steps).astype(np.int32)
+        data["sequence_lens"] = np.minimum(lengths(rng, steps, batch), steps).astype(np.int32)
     if case.initial_state:
         data["initial_h"] = rng.standard_normal(state_shape).astype(np.float32)
         if case.op == "LSTM":
